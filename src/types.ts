@@ -1,0 +1,177 @@
+/**
+ * Types shared by the compiler, the workflow sandbox, the activities and the client. This file
+ * holds types only, so workflow code may import it without pulling anything into the sandbox.
+ */
+
+/** A JSON Schema object, as passed to `agent(prompt, { schema })`. */
+export type JsonSchema = Record<string, unknown>;
+
+/** One entry of `meta.phases`. */
+export interface PhaseSpec {
+  title: string;
+  detail?: string;
+  model?: string;
+}
+
+/** The statically read `export const meta = {...}` of a script (S101). */
+export interface ScriptMeta {
+  name: string;
+  description: string;
+  whenToUse?: string;
+  phases?: PhaseSpec[];
+}
+
+/** Which body form a script uses (S102). */
+export type ScriptForm = 'body' | 'default-export';
+
+/** A script that passed every static check, ready to travel in a workflow's input. */
+export interface CompiledScript {
+  meta: ScriptMeta;
+  form: ScriptForm;
+  /**
+   * The body of an async function whose parameters are `SCRIPT_GLOBALS` in order. Line N of
+   * `code` is line N of the source file, so runtime errors point at the user's lines.
+   */
+  code: string;
+  /** The script's path as the user gave it, or `<inline>`. */
+  filename: string;
+  /** The script file's folder, for resolving nested `workflow({ scriptPath })`; null when inline. */
+  dir: string | null;
+}
+
+/** Input and output token counts. */
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** Per-run settings, fixed when the run starts so replays see the same values. */
+export interface RunOptions {
+  /** At most this many agents run at once (S212). */
+  concurrency: number;
+  /** Hard ceiling on output tokens, or null for none (S210). */
+  budgetTokens: number | null;
+  /** Hard ceiling on agents per run (S212). */
+  maxAgents: number;
+  /** The run's default model; agents without `opts.model` use it. Null means the worker's default. */
+  model: string | null;
+  /** The agents' working directory. */
+  cwd: string;
+  /** Answer every agent from the built-in model (S505). */
+  dryRun: boolean;
+}
+
+/** What `weft run` and `weft start` send as the workflow's single argument. */
+export interface RunInput {
+  script: CompiledScript;
+  /** The script's `args`, verbatim JSON; absent when none was passed (S209). */
+  args?: unknown;
+  options: RunOptions;
+}
+
+/** Options a script may pass to `agent(prompt, opts)` (S202, S204). */
+export interface AgentOptions {
+  label?: string;
+  phase?: string;
+  schema?: JsonSchema;
+  model?: string;
+  agentType?: string;
+  isolation?: 'worktree';
+}
+
+/** What the workflow asks the agent activity to do for one `agent()` call. */
+export interface AgentRequest {
+  runId: string;
+  /** 0-based position of this agent in the run. */
+  index: number;
+  label: string;
+  phase: string | null;
+  prompt: string;
+  schema: JsonSchema | null;
+  /** Model requested by the script or the run; null means the worker's default. */
+  model: string | null;
+  agentType: string | null;
+  isolation: 'worktree' | null;
+  cwd: string;
+  /** Schema attempts before giving up (S202). */
+  maxSchemaAttempts: number;
+  dryRun: boolean;
+}
+
+/** A git worktree an agent changed, kept for the user (S204). */
+export interface WorktreeReport {
+  path: string;
+  branch: string;
+}
+
+/** What the agent activity returns. */
+export interface AgentResult {
+  /** Final text, or the validated StructuredOutput object when a schema was given. */
+  output: unknown;
+  model: string;
+  usage: TokenUsage;
+  costUsd: number;
+  /** Model round trips. */
+  turns: number;
+  /** StructuredOutput attempts used (0 without a schema). */
+  schemaAttempts: number;
+  durationMs: number;
+  worktree: WorktreeReport | null;
+}
+
+/** Where an agent stands, as the progress views show it. */
+export type AgentStatus = 'queued' | 'running' | 'completed' | 'failed' | 'skipped' | 'cached';
+
+/** The run's record of one `agent()` call (S203, S406). */
+export interface AgentRecord {
+  index: number;
+  label: string;
+  phase: string | null;
+  /** Name of the nested workflow that started this agent, if any (S211). */
+  group: string | null;
+  status: AgentStatus;
+  model: string | null;
+  prompt: string;
+  usage: TokenUsage;
+  costUsd: number;
+  attempts: number;
+  /** Workflow-clock milliseconds since the epoch. */
+  startedAt: number | null;
+  endedAt: number | null;
+  /** Why the agent failed or was skipped. */
+  error: string | null;
+  worktree: WorktreeReport | null;
+}
+
+/** A narrator line from `log()` (S208). */
+export interface LogLine {
+  at: number;
+  message: string;
+  group: string | null;
+}
+
+/** The live state of a run, returned by the `progress` query and in the final result. */
+export interface RunProgress {
+  name: string;
+  state: 'running' | 'paused' | 'completed' | 'failed';
+  phases: PhaseSpec[];
+  agents: AgentRecord[];
+  logs: LogLine[];
+  usage: TokenUsage;
+  costUsd: number;
+  concurrency: number;
+  budgetTokens: number | null;
+  startedAt: number;
+}
+
+/** What the interpreter workflow returns. */
+export interface RunOutput {
+  /** The script's return value. */
+  result: unknown;
+  /** Agents the run started. */
+  agents: number;
+  usage: TokenUsage;
+  costUsd: number;
+  records: AgentRecord[];
+  logs: LogLine[];
+}
