@@ -23,7 +23,7 @@ export default tseslint.config(
     // The workflow sandbox may import only @temporalio/workflow and types.
     files: ['src/workflows/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '^(?!@temporalio/workflow$|\\./).*', message: 'workflow code runs in the Temporal sandbox: import only @temporalio/workflow and local workflow files' }] }],
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ regex: '^(?!@temporalio/workflow$|\\./).*', allowTypeImports: true, message: 'workflow code runs in the Temporal sandbox: import only @temporalio/workflow and local workflow files' }] }],
     },
   },
 );

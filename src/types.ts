@@ -175,3 +175,28 @@ export interface RunOutput {
   records: AgentRecord[];
   logs: LogLine[];
 }
+
+/** Where a nested `workflow()` call points (S211). */
+export interface LoadWorkflowRequest {
+  ref: string | { scriptPath: string };
+  /** Folder of the calling script, for relative `scriptPath`s; null for inline scripts. */
+  callerDir: string | null;
+  /** The run's working directory, whose `.weft/workflows` and `.claude/workflows` are searched. */
+  cwd: string;
+}
+
+/** A control request from `weft stop --agent` (S306). */
+export interface StopAgentRequest {
+  /** An agent's index, or a label matched exactly. */
+  agent: number | string;
+  reason?: string;
+}
+
+/**
+ * The activities the interpreter workflow calls. The worker registers an implementation built by
+ * `createActivities`; the workflow sees only this type.
+ */
+export interface WeftActivities {
+  runAgent(request: AgentRequest): Promise<AgentResult>;
+  loadWorkflow(request: LoadWorkflowRequest): Promise<CompiledScript>;
+}

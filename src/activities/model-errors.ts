@@ -1,0 +1,50 @@
+import Anthropic from '@anthropic-ai/sdk';
+import { AgentError } from '../errors';
+
+/** HTTP statuses that a later attempt can get past (S404). */
+const RETRYABLE_STATUS = new Set([408, 409, 429, 500, 502, 503, 504, 529]);
+
+/** How a failed model call should be handled. */
+export interface ModelFailure {
+  retryable: boolean;
+  /** Server-requested wait before the next attempt, from `retry-after`. */
+  retryAfterMs: number | null;
+  error: AgentError;
+}
+
+/** Maps the SDK's errors to weft's retry decision: one place decides, so one layer retries. */
+export function classifyModelError(err: unknown): ModelFailure {
+  if (err instanceof Anthropic.APIConnectionError) {
+    return {
+      retryable: true,
+      retryAfterMs: null,
+      error: new AgentError(`model API unreachable: ${err.message}`, { retryable: true, cause: err }),
+    };
+  }
+  if (err instanceof Anthropic.APIError) {
+    const status = err.status ?? 0;
+    const retryable = RETRYABLE_STATUS.has(status) || status >= 500;
+    return {
+      retryable,
+      retryAfterMs: retryAfterMs(err.headers),
+      error: new AgentError(`model API error ${status}: ${apiMessage(err)}`, { status, retryable, cause: err }),
+    };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { retryable: false, retryAfterMs: null, error: new AgentError(message, { cause: err }) };
+}
+
+function apiMessage(err: InstanceType<typeof Anthropic.APIError>): string {
+  const body = err.error as { error?: { message?: string } } | undefined;
+  return body?.error?.message ?? err.message;
+}
+
+function retryAfterMs(headers: Headers | undefined): number | null {
+  const raw = headers?.get('retry-after-ms') ?? null;
+  if (raw !== null && Number.isFinite(Number(raw))) return Number(raw);
+  const seconds = headers?.get('retry-after') ?? null;
+  if (seconds === null) return null;
+  if (Number.isFinite(Number(seconds))) return Number(seconds) * 1000;
+  const at = Date.parse(seconds);
+  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
+}

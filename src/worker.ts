@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { WorkerOptions } from '@temporalio/worker';
+import { createActivities } from './activities/create-activities';
+import type { ActivityDeps } from './activities/create-activities';
+import type { WeftActivities } from './types';
+
+/** Options for a weft worker. */
+export interface WeftWorkerOptions {
+  /** Temporal frontend, host:port. */
+  address: string;
+  namespace?: string;
+  taskQueue: string;
+  /** Activities to register; by default `createActivities(activityDeps)`. */
+  activities?: WeftActivities;
+  activityDeps?: ActivityDeps;
+  /** Agents this worker runs at once, across all runs. Agents wait on the model, not the CPU. */
+  maxConcurrentAgents?: number;
+  /** Extra Temporal worker options, for tuning and tests. */
+  workerOptions?: Partial<WorkerOptions>;
+}
+
+/** The prebundled workflow code written by `npm run build`, if present. */
+function workflowCode(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const bundle = path.resolve(__dirname, 'workflow-bundle.js');
+  // A prebundled sandbox saves the seconds webpack would spend at every worker start.
+  if (fs.existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
+  return { workflowsPath: require.resolve('./workflows') };
+}
+
+/** A worker together with the connection it owns. */
+export interface WeftWorker {
+  worker: Worker;
+  connection: NativeConnection;
+  /** Stops polling, lets running agents finish, and closes the connection. */
+  shutdown(): Promise<void>;
+  /** Resolves when the worker has stopped. */
+  run(): Promise<void>;
+}
+
+/**
+ * Creates a worker that runs weft scripts (the interpreter workflow) and their agents (the
+ * activities) on one task queue. Several workers may share a queue and a run's agents.
+ */
+export async function createWeftWorker(options: WeftWorkerOptions): Promise<WeftWorker> {
+  const connection = await NativeConnection.connect({ address: options.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: options.namespace ?? 'default',
+    taskQueue: options.taskQueue,
+    activities: options.activities ?? createActivities(options.activityDeps),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentAgents ?? 200,
+    ...workflowCode(),
+    ...options.workerOptions,
+  });
+  let running: Promise<void> | null = null;
+  const run = (): Promise<void> => {
+    running ??= worker.run().finally(() => connection.close());
+    return running;
+  };
+  return {
+    worker,
+    connection,
+    run,
+    async shutdown() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await run();
+    },
+  };
+}

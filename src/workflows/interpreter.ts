@@ -1,0 +1,539 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type {
+  AgentOptions,
+  AgentRecord,
+  AgentRequest,
+  AgentResult,
+  CompiledScript,
+  JsonSchema,
+  LogLine,
+  PhaseSpec,
+  RunInput,
+  RunOutput,
+  RunProgress,
+  StopAgentRequest,
+  TokenUsage,
+  WeftActivities,
+} from '../types';
+import { continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from './definitions';
+import { SCRIPT_GLOBALS } from './script-globals';
+import { ScriptDate, ScriptMath } from './script-sandbox';
+import { Semaphore } from './semaphore';
+
+/** Items one `parallel()` or `pipeline()` call accepts (S207). */
+export const MAX_ITEMS = 4096;
+/** StructuredOutput attempts before `agent()` throws (S202). */
+const SCHEMA_ATTEMPTS = 5;
+/** Characters of each prompt kept in run records; the full prompt is in the activity's input. */
+const PROMPT_PREVIEW = 500;
+
+const { runAgent } = proxyActivities<WeftActivities>({
+  startToCloseTimeout: '2 hours',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 6,
+    nonRetryableErrorTypes: ['AgentOutputError', 'SchemaError', 'ConfigError'],
+  },
+});
+
+const { loadWorkflow } = proxyActivities<WeftActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['ScriptError', 'ConfigError'] },
+});
+
+/** Errors the script may see carry the failure type as their name, e.g. `AgentOutputError`. */
+function namedError(name: string, message: string): Error {
+  const err = new Error(message);
+  err.name = name;
+  return err;
+}
+
+/** Turns an activity failure into the error the script sees: the cause's type and message. */
+function unwrapActivityFailure(err: unknown): Error {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
+    return namedError(err.cause.type ?? 'Error', err.cause.message);
+  }
+  if (err instanceof ActivityFailure && err.cause) return namedError(err.cause.name, err.cause.message);
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/**
+ * Refuses schemas that can never be satisfied, before any agent starts (S202). Full JSON Schema
+ * validity is checked by ajv in the activity, since ajv cannot be imported into the sandbox.
+ */
+function assertSatisfiableSchema(schema: unknown): asserts schema is JsonSchema {
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
+    throw namedError('SchemaError', 'agent() schema must be a JSON Schema object');
+  }
+  const s = schema as Record<string, unknown>;
+  if (s.type !== undefined && s.type !== 'object') {
+    throw namedError(
+      'SchemaError',
+      `agent() schema root must be {type: 'object'} (StructuredOutput takes an object), got type ${JSON.stringify(s.type)}`,
+    );
+  }
+  const required = Array.isArray(s.required) ? (s.required as unknown[]) : [];
+  const properties =
+    typeof s.properties === 'object' && s.properties !== null ? (s.properties as Record<string, unknown>) : {};
+  if (s.additionalProperties === false) {
+    for (const key of required) {
+      if (typeof key === 'string' && !(key in properties)) {
+        throw namedError(
+          'SchemaError',
+          `agent() schema can never be satisfied: required key "${key}" is forbidden by additionalProperties: false`,
+        );
+      }
+    }
+  }
+}
+
+function checkAgentOptions(prompt: unknown, opts: unknown): AgentOptions {
+  if (typeof prompt !== 'string' || prompt.length === 0) {
+    throw new TypeError('agent(prompt, opts?) needs a non-empty prompt string');
+  }
+  if (opts === undefined || opts === null) return {};
+  if (typeof opts !== 'object' || Array.isArray(opts)) throw new TypeError('agent() options must be an object');
+  const o = opts as Record<string, unknown>;
+  for (const key of ['label', 'phase', 'model', 'agentType'] as const) {
+    if (o[key] !== undefined && typeof o[key] !== 'string') {
+      throw new TypeError(`agent() option ${key} must be a string`);
+    }
+  }
+  if (o.isolation !== undefined && o.isolation !== 'worktree') {
+    throw new TypeError(`agent() option isolation must be 'worktree'`);
+  }
+  if (o.schema !== undefined) assertSatisfiableSchema(o.schema);
+  return o as AgentOptions;
+}
+
+/** Per-script state: the top-level script, or a nested `workflow()` child running inline (S211). */
+interface ScriptContext {
+  /** Nested workflow name the agents show under, or null at top level. */
+  group: string | null;
+  depth: number;
+  phase: string | null;
+  dir: string | null;
+}
+
+interface LiveAgent {
+  record: AgentRecord;
+  scope: CancellationScope;
+  stopReason: string | null;
+}
+
+/** The state of one run and the script API bound to it. */
+class Run {
+  private readonly records: AgentRecord[] = [];
+  private readonly logs: LogLine[] = [];
+  private readonly usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
+  private costUsd = 0;
+  private started = 0;
+  private paused = false;
+  private readonly semaphore: Semaphore;
+  private readonly live = new Map<number, LiveAgent>();
+  private readonly phases: PhaseSpec[];
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly input: RunInput) {
+    this.semaphore = new Semaphore(Math.max(1, input.options.concurrency));
+    this.phases = [...(input.script.meta.phases ?? [])];
+  }
+
+  installHandlers(): void {
+    setHandler(progressQuery, () => this.progress('running'));
+    setHandler(pauseSignal, () => {
+      this.paused = true;
+      this.semaphore.setPaused(true);
+      this.publishDetails();
+    });
+    setHandler(continueSignal, () => {
+      this.paused = false;
+      this.semaphore.setPaused(false);
+      this.publishDetails();
+    });
+    setHandler(stopAgentUpdate, (request) => this.stopAgent(request), {
+      validator: (request: StopAgentRequest) => {
+        if (typeof request?.agent !== 'number' && typeof request?.agent !== 'string') {
+          throw new TypeError('stopAgent needs an agent index or label');
+        }
+      },
+    });
+  }
+
+  async execute(): Promise<RunOutput> {
+    this.installHandlers();
+    this.publishDetails();
+    const { script, args } = this.input;
+    try {
+      const result = await this.runScript(script, args, { group: null, depth: 0, phase: null, dir: script.dir });
+      return this.output(result);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // A script error ends the run as failed, never as a workflow-task retry loop.
+      const error = unwrapActivityFailure(err);
+      throw ApplicationFailure.create({
+        type: error.name || 'Error',
+        message: error.message,
+        nonRetryable: true,
+        details: [{ agents: this.started, usage: this.usage }],
+      });
+    } finally {
+      this.publishDetails();
+    }
+  }
+
+  private async runScript(script: CompiledScript, args: unknown, ctx: ScriptContext): Promise<unknown> {
+    // The sandbox allows code generation from strings; the script's globals are parameters so the
+    // sandbox's frozen global object is never touched.
+    const body = `return (async () => {"use strict";${script.code}\n})();`;
+    const fn = new Function(...SCRIPT_GLOBALS, body) as (...globals: unknown[]) => Promise<unknown>;
+    const api = this.scriptApi(ctx);
+    return fn(
+      api.agent,
+      api.parallel,
+      api.pipeline,
+      api.phase,
+      api.log,
+      args,
+      api.budget,
+      api.workflow,
+      ScriptDate,
+      ScriptMath,
+    );
+  }
+
+  private scriptApi(ctx: ScriptContext) {
+    const budget = Object.freeze({
+      total: this.input.options.budgetTokens,
+      spent: (): number => this.usage.outputTokens,
+      remaining: (): number =>
+        this.input.options.budgetTokens === null
+          ? Infinity
+          : Math.max(0, this.input.options.budgetTokens - this.usage.outputTokens),
+    });
+    return {
+      agent: (prompt: unknown, opts?: unknown) => this.agent(prompt, opts, ctx),
+      parallel: (thunks: unknown) => this.parallel(thunks),
+      pipeline: (items: unknown, ...stages: unknown[]) => this.pipeline(items, stages),
+      phase: (title: unknown) => {
+        if (typeof title !== 'string') throw new TypeError('phase(title) needs a string');
+        ctx.phase = title;
+        this.notePhase(title);
+      },
+      log: (message: unknown) => {
+        this.logs.push({
+          at: Date.now(),
+          message: typeof message === 'string' ? message : JSON.stringify(message),
+          group: ctx.group,
+        });
+      },
+      budget,
+      workflow: (ref: unknown, childArgs?: unknown) => this.workflow(ref, childArgs, ctx),
+    };
+  }
+
+  private notePhase(title: string): void {
+    if (!this.phases.some((p) => p.title === title)) this.phases.push({ title });
+  }
+
+  private checkBudget(): void {
+    const total = this.input.options.budgetTokens;
+    if (total !== null && this.usage.outputTokens >= total) {
+      throw namedError(
+        'BudgetExceededError',
+        `token budget spent: ${this.usage.outputTokens} of ${total} output tokens; agent() refuses to start more agents`,
+      );
+    }
+  }
+
+  private async agent(prompt: unknown, rawOpts: unknown, ctx: ScriptContext): Promise<unknown> {
+    const opts = checkAgentOptions(prompt, rawOpts);
+    if (this.records.length >= this.input.options.maxAgents) {
+      throw namedError(
+        'LimitError',
+        `agent limit reached: a run may start at most ${this.input.options.maxAgents} agents`,
+      );
+    }
+    this.checkBudget();
+    const index = this.records.length;
+    const phase = opts.phase ?? ctx.phase;
+    if (phase !== null) this.notePhase(phase);
+    const model = opts.model ?? this.input.options.model;
+    const record: AgentRecord = {
+      index,
+      label: opts.label ?? `agent-${index}`,
+      phase,
+      group: ctx.group,
+      status: 'queued',
+      model,
+      prompt: (prompt as string).slice(0, PROMPT_PREVIEW),
+      usage: { inputTokens: 0, outputTokens: 0 },
+      costUsd: 0,
+      attempts: 0,
+      startedAt: null,
+      endedAt: null,
+      error: null,
+      worktree: null,
+    };
+    this.records.push(record);
+    const live: LiveAgent = { record, scope: new CancellationScope(), stopReason: null };
+    this.live.set(index, live);
+    const request: AgentRequest = {
+      runId: workflowInfo().workflowId,
+      index,
+      label: record.label,
+      phase,
+      prompt: prompt as string,
+      schema: opts.schema ?? null,
+      model,
+      agentType: opts.agentType ?? null,
+      isolation: opts.isolation ?? null,
+      cwd: this.input.options.cwd,
+      maxSchemaAttempts: SCHEMA_ATTEMPTS,
+      dryRun: this.input.options.dryRun,
+    };
+    try {
+      const result = await live.scope.run(async () => {
+        await this.semaphore.acquire();
+        try {
+          // The budget may have run out while this agent waited for a slot.
+          this.checkBudget();
+          record.status = 'running';
+          record.startedAt = Date.now();
+          this.started++;
+          this.publishDetails();
+          return await runAgent.executeWithOptions({ summary: record.label }, [request]);
+        } finally {
+          this.semaphore.release();
+        }
+      });
+      this.finishAgent(record, 'completed', result, null);
+      return result.output;
+    } catch (err) {
+      if (live.stopReason !== null && isCancellation(err)) {
+        this.finishAgent(record, 'skipped', null, live.stopReason);
+        return null;
+      }
+      if (isCancellation(err)) {
+        this.finishAgent(record, 'skipped', null, 'run stopped');
+        throw err;
+      }
+      const error = unwrapActivityFailure(err);
+      this.chargeFailedAttempts(record, err);
+      this.finishAgent(record, 'failed', null, `${error.name}: ${error.message}`);
+      // Output that never matched the schema, or a schema that can't be used, is the script's
+      // problem to handle (S202); any other terminal failure gives null (S203).
+      if (['AgentOutputError', 'SchemaError', 'BudgetExceededError', 'TypeError'].includes(error.name)) throw error;
+      return null;
+    } finally {
+      this.live.delete(index);
+    }
+  }
+
+  /** Tokens spent by attempts that ended in a failure still count toward the budget (S406). */
+  private chargeFailedAttempts(record: AgentRecord, err: unknown): void {
+    if (!(err instanceof ActivityFailure) || !(err.cause instanceof ApplicationFailure)) return;
+    const detail = err.cause.details?.[0] as { usage?: TokenUsage; costUsd?: number } | undefined;
+    if (detail?.usage) {
+      record.usage = detail.usage;
+      this.usage.inputTokens += detail.usage.inputTokens;
+      this.usage.outputTokens += detail.usage.outputTokens;
+    }
+    if (typeof detail?.costUsd === 'number') {
+      record.costUsd = detail.costUsd;
+      this.costUsd += detail.costUsd;
+    }
+  }
+
+  private finishAgent(
+    record: AgentRecord,
+    status: AgentRecord['status'],
+    result: AgentResult | null,
+    error: string | null,
+  ): void {
+    record.status = status;
+    record.endedAt = Date.now();
+    record.error = error;
+    if (result) {
+      record.model = result.model;
+      record.usage = result.usage;
+      record.costUsd = result.costUsd;
+      record.attempts = result.schemaAttempts;
+      record.worktree = result.worktree;
+      this.usage.inputTokens += result.usage.inputTokens;
+      this.usage.outputTokens += result.usage.outputTokens;
+      this.costUsd += result.costUsd;
+    }
+    this.publishDetails();
+  }
+
+  private stopAgent(request: StopAgentRequest): number {
+    let matched = 0;
+    for (const live of this.live.values()) {
+      const { record } = live;
+      if (record.index === request.agent || record.label === request.agent) {
+        live.stopReason = request.reason ?? 'stopped by a person';
+        live.scope.cancel();
+        matched++;
+      }
+    }
+    return matched;
+  }
+
+  private checkItems(name: string, items: unknown): unknown[] {
+    if (!Array.isArray(items)) throw new TypeError(`${name}() needs an array`);
+    if (items.length > MAX_ITEMS) {
+      throw namedError('LimitError', `${name}() takes at most ${MAX_ITEMS} items, got ${items.length}`);
+    }
+    return items;
+  }
+
+  /** Errors that must end the run rather than turn one item into null. */
+  private isRunLevel(err: unknown): boolean {
+    return isCancellation(err) && CancellationScope.current().consideredCancelled;
+  }
+
+  private async parallel(thunks: unknown): Promise<unknown[]> {
+    const list = this.checkItems('parallel', thunks);
+    list.forEach((thunk, i) => {
+      if (typeof thunk !== 'function') {
+        throw new TypeError(
+          `parallel() takes functions, not promises or values (item ${i}): write () => agent(...)`,
+        );
+      }
+    });
+    return Promise.all(
+      (list as Array<() => unknown>).map(async (thunk, i) => {
+        try {
+          return await thunk();
+        } catch (err) {
+          if (this.isRunLevel(err)) throw err;
+          this.logs.push({ at: Date.now(), message: `parallel item ${i} failed: ${describe(err)}`, group: null });
+          return null;
+        }
+      }),
+    );
+  }
+
+  private async pipeline(items: unknown, stages: unknown[]): Promise<unknown[]> {
+    const list = this.checkItems('pipeline', items);
+    stages.forEach((stage, i) => {
+      if (typeof stage !== 'function') throw new TypeError(`pipeline() stage ${i + 1} must be a function`);
+    });
+    const fns = stages as Array<(prev: unknown, item: unknown, index: number) => unknown>;
+    return Promise.all(
+      list.map(async (item, index) => {
+        let value: unknown = item;
+        for (const [s, stage] of fns.entries()) {
+          try {
+            value = await stage(value, item, index);
+          } catch (err) {
+            if (this.isRunLevel(err)) throw err;
+            this.logs.push({
+              at: Date.now(),
+              message: `pipeline item ${index} dropped at stage ${s + 1}: ${describe(err)}`,
+              group: null,
+            });
+            return null;
+          }
+        }
+        return value;
+      }),
+    );
+  }
+
+  private async workflow(ref: unknown, childArgs: unknown, ctx: ScriptContext): Promise<unknown> {
+    if (ctx.depth > 0) {
+      throw namedError('LimitError', 'workflow() cannot be called inside a nested workflow: nesting is one level only');
+    }
+    const isRef =
+      typeof ref === 'string' ||
+      (typeof ref === 'object' && ref !== null && typeof (ref as { scriptPath?: unknown }).scriptPath === 'string');
+    if (!isRef) throw new TypeError('workflow() needs a saved workflow name or {scriptPath}');
+    let child: CompiledScript;
+    try {
+      child = await loadWorkflow({
+        ref: ref as string | { scriptPath: string },
+        callerDir: ctx.dir,
+        cwd: this.input.options.cwd,
+      });
+    } catch (err) {
+      throw unwrapActivityFailure(err);
+    }
+    for (const p of child.meta.phases ?? []) this.notePhase(p.title);
+    return this.runScript(child, childArgs, { group: child.meta.name, depth: ctx.depth + 1, phase: null, dir: child.dir });
+  }
+
+  progress(state: RunProgress['state']): RunProgress {
+    return {
+      name: this.input.script.meta.name,
+      state: state === 'running' && this.paused ? 'paused' : state,
+      phases: this.phases,
+      agents: this.records,
+      logs: this.logs,
+      usage: this.usage,
+      costUsd: this.costUsd,
+      concurrency: this.input.options.concurrency,
+      budgetTokens: this.input.options.budgetTokens,
+      startedAt: this.startedAt,
+    };
+  }
+
+  private output(result: unknown): RunOutput {
+    return {
+      result: result === undefined ? null : result,
+      agents: this.started,
+      usage: this.usage,
+      costUsd: this.costUsd,
+      records: this.records,
+      logs: this.logs,
+    };
+  }
+
+  /** The phase tree as markdown for the Web UI's current details (S503). */
+  private publishDetails(): void {
+    const counts = new Map<string, { running: number; done: number; failed: number; queued: number }>();
+    for (const r of this.records) {
+      const key = r.group ? `${r.group} › ${r.phase ?? '(no phase)'}` : (r.phase ?? '(no phase)');
+      const c = counts.get(key) ?? { running: 0, done: 0, failed: 0, queued: 0 };
+      if (r.status === 'running') c.running++;
+      else if (r.status === 'queued') c.queued++;
+      else if (r.status === 'failed') c.failed++;
+      else c.done++;
+      counts.set(key, c);
+    }
+    const lines = [
+      `**${this.input.script.meta.name}**${this.paused ? ' (paused)' : ''}: ${this.started} agents started, ` +
+        `${this.usage.outputTokens} output tokens`,
+      '',
+    ];
+    for (const [title, c] of counts) {
+      lines.push(`- ${title}: ${c.done} done, ${c.running} running, ${c.queued} queued, ${c.failed} failed`);
+    }
+    setCurrentDetails(lines.join('\n'));
+  }
+}
+
+function describe(err: unknown): string {
+  const e = unwrapActivityFailure(err);
+  return `${e.name}: ${e.message}`;
+}
+
+/**
+ * The one workflow that runs every script (S301). Workers register it as the default workflow, so
+ * Temporal records each run under the script's `meta.name` as its workflow type.
+ */
+export async function interpretScript(input: RunInput): Promise<RunOutput> {
+  return new Run(input).execute();
+}

@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+
+/** The repository root. */
+export const ROOT = path.resolve(__dirname, '..', '..');
+/** The built CLI, spawned as a user would. */
+export const WEFT_BIN = path.join(ROOT, 'bin', 'weft.js');
+/** Fixture scripts. */
+export const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'scripts');
+
+/** The test server's address; `npm test` starts one and sets it. */
+export function temporalAddress(): string {
+  const address = process.env.TEMPORAL_ADDRESS;
+  if (!address) throw new Error('TEMPORAL_ADDRESS is not set: run the suite with `npm test`');
+  return address;
+}
+
+/** A task queue and id prefix no other test shares. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** The environment a CLI process needs to reach the test server and a model server. */
+export function weftEnv(options: { modelUrl?: string; taskQueue: string; extra?: NodeJS.ProcessEnv }): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: temporalAddress(),
+    WEFT_TASK_QUEUE: options.taskQueue,
+    ...options.extra,
+  };
+  delete env.ANTHROPIC_API_KEY;
+  delete env.ANTHROPIC_BASE_URL;
+  if (options.modelUrl) {
+    env.ANTHROPIC_BASE_URL = options.modelUrl;
+    env.ANTHROPIC_API_KEY = 'test-key';
+  }
+  return env;
+}
+
+/** What a finished CLI process left behind. */
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON, when it is exactly one JSON value. */
+  json: unknown;
+}
+
+/** Spawns the built CLI and waits for it to exit. */
+export function runWeft(
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number },
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [WEFT_BIN, ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: options.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`weft ${args.join(' ')} timed out\nstderr: ${stderr}`));
+    }, options.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      let json: unknown = undefined;
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        // Not JSON output; callers that expect JSON assert on it.
+      }
+      resolve({ code, stdout, stderr, json });
+    });
+  });
+}
