@@ -79,6 +79,8 @@ export function createActivities(deps: ActivityDeps = {}): WeftActivities {
           sleep: (ms) => ctx.sleep(ms),
         });
       } catch (err) {
+        // A cancelled agent completes as cancelled, not as a failure to retry.
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
         throw toFailure(err);
       }
     },

@@ -124,7 +124,8 @@ async function runScript(target: string, flags: RunFlags, activityDeps?: Activit
   let worker: WeftWorker | null = null;
   try {
     if (flags.worker !== false) {
-      quietTemporalLogs();
+      // Agent failures already show in the run's progress; the embedded worker only reports its own.
+      quietTemporalLogs('ERROR');
       worker = await createWeftWorker({
         address: client.address,
         namespace: client.config.namespace,

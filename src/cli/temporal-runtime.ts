@@ -3,11 +3,15 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 let installed = false;
 
 /**
- * Keeps the Temporal worker's own INFO logs off the terminal, where they would drown the run's
- * progress. Must run before the first worker is created; later calls do nothing.
+ * Routes the Temporal worker's logs, its Rust core's included, through one logger on stderr at the
+ * given level, so stdout stays clean for `--json` and INFO chatter does not drown the progress
+ * lines. Must run before the first worker is created; later calls do nothing.
  */
-export function quietTemporalLogs(level: 'WARN' | 'ERROR' = 'WARN'): void {
+export function quietTemporalLogs(level: 'INFO' | 'WARN' | 'ERROR' = 'WARN'): void {
   if (installed) return;
   installed = true;
-  Runtime.install({ logger: new DefaultLogger(level) });
+  Runtime.install({
+    logger: new DefaultLogger(level),
+    telemetryOptions: { logging: { filter: { core: level, other: level }, forward: {} } },
+  });
 }

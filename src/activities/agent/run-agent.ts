@@ -4,7 +4,7 @@ import type { ValidationIssue } from '../../errors';
 import type { AgentRequest, AgentResult, JsonSchema, TokenUsage } from '../../types';
 import { classifyModelError } from '../model-errors';
 import { costOf } from '../pricing';
-import { formatIssues, validateAgainst } from '../schema';
+import { compileSchema, formatIssues, validateAgainst } from '../schema';
 
 /** The tool a schema agent must call to answer (S202). */
 export const STRUCTURED_OUTPUT = 'StructuredOutput';
@@ -76,6 +76,8 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
   const started = Date.now();
   const usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
   const schema = request.schema;
+  // An invalid schema fails before any model call, so no tokens are spent on it (S202).
+  if (schema) compileSchema(schema);
   const tools: Anthropic.Tool[] = schema
     ? [
         {
