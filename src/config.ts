@@ -11,6 +11,12 @@ export const DEFAULT_MODEL = 'claude-sonnet-4-6';
 /** Agents per run at most (S212). */
 export const MAX_AGENTS = 1000;
 
+/** Longest one agent may run unless `--agent-timeout` says otherwise (S405). */
+export const DEFAULT_AGENT_TIMEOUT_MS = 30 * 60 * 1000;
+
+/** Model round trips per agent unless `--max-turns` says otherwise. */
+export const DEFAULT_MAX_TURNS = 50;
+
 /** Where a process finds Temporal and what it runs, from the environment (Temporal's conventions). */
 export interface WeftConfig {
   /** `TEMPORAL_ADDRESS` (host:port), or null to use the embedded dev server. */

@@ -59,6 +59,10 @@ export interface RunOptions {
   cwd: string;
   /** Answer every agent from the built-in model (S505). */
   dryRun: boolean;
+  /** Longest an agent may run, across its model turns and tools, before it is failed (S405). */
+  agentTimeoutMs: number;
+  /** Model round trips an agent may take (issue 3's max-turns bound). */
+  maxTurns: number;
 }
 
 /** What `weft run` and `weft start` send as the workflow's single argument. */
@@ -95,6 +99,8 @@ export interface AgentRequest {
   cwd: string;
   /** Schema attempts before giving up (S202). */
   maxSchemaAttempts: number;
+  /** Model round trips before the agent is failed. */
+  maxTurns: number;
   dryRun: boolean;
 }
 

@@ -10,6 +10,9 @@ import type { AgentRequest, AgentResult, CompiledScript, LoadWorkflowRequest, We
 import { runAgentLoop } from './agent/run-agent';
 import { dryRunAgent } from './agent/dry-run';
 
+/** Interval of the agent activity's background heartbeat; well under the workflow's 15 s timeout. */
+const HEARTBEAT_EVERY_MS = 3_000;
+
 /** What the activities need from the process that hosts them. */
 export interface ActivityDeps {
   /** Builds the model client; called per agent so credentials can rotate. Defaults to env settings. */
@@ -69,12 +72,18 @@ export function createActivities(deps: ActivityDeps = {}): WeftActivities {
     async runAgent(request: AgentRequest): Promise<AgentResult> {
       const ctx = Context.current();
       const model = request.model ?? defaultModel;
+      // A model call can stream for minutes; beat on a timer too, so only a dead worker misses one.
+      let details: unknown = undefined;
+      const beat = setInterval(() => ctx.heartbeat(details), HEARTBEAT_EVERY_MS);
       try {
         if (request.dryRun) return dryRunAgent(request, model);
         return await runAgentLoop(request, {
           client: makeClient(),
           model,
-          heartbeat: (details) => ctx.heartbeat(details),
+          heartbeat: (d) => {
+            if (d !== undefined) details = d;
+            ctx.heartbeat(details);
+          },
           signal: ctx.cancellationSignal,
           sleep: (ms) => ctx.sleep(ms),
         });
@@ -82,6 +91,8 @@ export function createActivities(deps: ActivityDeps = {}): WeftActivities {
         // A cancelled agent completes as cancelled, not as a failure to retry.
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
         throw toFailure(err);
+      } finally {
+        clearInterval(beat);
       }
     },
 

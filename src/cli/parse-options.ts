@@ -38,3 +38,13 @@ export function parseTokenBudget(raw: string): number {
   if (n < 1) throw new InvalidArgumentError('the budget must be at least 1 token');
   return n;
 }
+
+/** Parses a duration such as `90s`, `20m`, `2h` or plain milliseconds into milliseconds. */
+export function parseDuration(raw: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(raw.trim());
+  if (!match) throw new InvalidArgumentError(`expected a duration like 90s, 20m or 2h, got "${raw}"`);
+  const unit = (match[2] ?? 'ms').toLowerCase() as 'ms' | 's' | 'm' | 'h';
+  const ms = Number(match[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[unit];
+  if (ms < 1) throw new InvalidArgumentError('the duration must be positive');
+  return Math.round(ms);
+}

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure } from '@temporalio/common';
-import { defaultConcurrency, loadConfig, MAX_AGENTS } from '../config';
+import { DEFAULT_AGENT_TIMEOUT_MS, DEFAULT_MAX_TURNS, defaultConcurrency, loadConfig, MAX_AGENTS } from '../config';
 import type { WeftConfig } from '../config';
 import { ensureDevServer } from '../dev-server/dev-server';
 import { ConfigError } from '../errors';
@@ -38,6 +38,10 @@ export interface StartOptions {
   dryRun?: boolean;
   /** Workflow id to use instead of a generated one. */
   runId?: string;
+  /** Longest one agent may run (default 30 minutes). */
+  agentTimeoutMs?: number;
+  /** Model round trips per agent (default 50). */
+  maxTurns?: number;
 }
 
 /** Options for connecting to Temporal. */
@@ -93,6 +97,8 @@ export class WeftClient {
       model: options.model ?? null,
       cwd: options.cwd ?? process.cwd(),
       dryRun: options.dryRun ?? false,
+      agentTimeoutMs: options.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS,
+      maxTurns: options.maxTurns ?? DEFAULT_MAX_TURNS,
     };
     return { script, ...(options.args === undefined ? {} : { args: options.args }), options: runOptions };
   }

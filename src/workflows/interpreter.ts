@@ -36,8 +36,17 @@ const SCHEMA_ATTEMPTS = 5;
 /** Characters of each prompt kept in run records; the full prompt is in the activity's input. */
 const PROMPT_PREVIEW = 500;
 
+/**
+ * A dead worker's agents are retried once their heartbeat is this late (S405); agents heartbeat
+ * every few seconds, even while a model call or a tool is in flight.
+ */
+const AGENT_HEARTBEAT_TIMEOUT = '15 seconds';
+
+// The agent activity owns retries of model calls (rate limits, overload); Temporal's policy here
+// covers what the activity cannot: a lost worker, a missed heartbeat, a timeout.
 const { runAgent } = proxyActivities<WeftActivities>({
   startToCloseTimeout: '2 hours',
+  heartbeatTimeout: AGENT_HEARTBEAT_TIMEOUT,
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,
@@ -301,6 +310,7 @@ class Run {
       isolation: opts.isolation ?? null,
       cwd: this.input.options.cwd,
       maxSchemaAttempts: SCHEMA_ATTEMPTS,
+      maxTurns: this.input.options.maxTurns,
       dryRun: this.input.options.dryRun,
     };
     try {
@@ -313,7 +323,10 @@ class Run {
           record.startedAt = Date.now();
           this.started++;
           this.publishDetails();
-          return await runAgent.executeWithOptions({ summary: record.label }, [request]);
+          return await runAgent.executeWithOptions(
+            { summary: record.label, startToCloseTimeout: this.input.options.agentTimeoutMs },
+            [request],
+          );
         } finally {
           this.semaphore.release();
         }

@@ -271,7 +271,7 @@ describe('script API on a real server', () => {
     assert.deepEqual(r.byName, { text: 'from child', args: ['x', 'y'] });
     assert.match(r.errors.unknown ?? '', /unknown workflow "no-such-workflow"/);
     assert.match(r.errors.missing ?? '', /cannot read/);
-    assert.match(r.errors.broken ?? '', /broken\.js:3:\d+: syntax error/);
+    assert.match(r.errors.broken ?? '', /broken\.js:2:\d+: syntax error/);
     assert.match(r.errors.nested ?? '', /one level only/);
     assert.equal(r.spent, 14, 'the child shares the parent budget');
     const records = (await output(out.runId)).records;

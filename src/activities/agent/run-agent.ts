@@ -88,7 +88,7 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
       ]
     : [];
   const messages: Anthropic.MessageParam[] = [{ role: 'user', content: request.prompt }];
-  const maxTurns = deps.maxTurns ?? 50;
+  const maxTurns = deps.maxTurns ?? request.maxTurns;
   let schemaAttempts = 0;
   let lastIssues: ValidationIssue[] = [];
   let turns = 0;

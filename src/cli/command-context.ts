@@ -1,0 +1,23 @@
+import type { Command } from 'commander';
+
+/** Exit codes of every weft command: the contract other tools rely on. */
+export const EXIT = { completed: 0, notCompleted: 1, refused: 2 } as const;
+
+/** What a command module gets from the program that hosts it. */
+export interface CommandContext {
+  /** Sets the process's exit code once the action ends. */
+  setCode(code: number): void;
+}
+
+/** A module that adds its commands to the `weft` program. */
+export type RegisterCommands = (program: Command, ctx: CommandContext) => void;
+
+/** Writes one line to stderr, where progress and diagnostics go so stdout stays machine-readable. */
+export function stderr(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** Writes one JSON value as a line on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}

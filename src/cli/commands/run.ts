@@ -1,0 +1,137 @@
+import path from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import type { Command } from 'commander';
+import type { ActivityDeps } from '../../activities/create-activities';
+import { WeftClient } from '../../client/weft-client';
+import { startMockModel } from '../../mock-model/server';
+import { createWeftWorker } from '../../worker';
+import type { WeftWorker } from '../../worker';
+import { EXIT, printJson, stderr } from '../command-context';
+import type { CommandContext } from '../command-context';
+import {
+  addRunFlags,
+  followProgress,
+  loadTarget,
+  printSummary,
+  requireModelAccess,
+  startOptions,
+} from '../run-helpers';
+import type { RunFlags } from '../run-helpers';
+import { quietTemporalLogs } from '../temporal-runtime';
+
+/** `weft run` and `weft demo`: submit, run an embedded worker, show progress, wait. */
+async function runScript(target: string, flags: RunFlags, activityDeps?: ActivityDeps): Promise<number> {
+  const cwd = path.resolve(flags.cwd ?? process.cwd());
+  const script = await loadTarget(target, cwd);
+  if (!activityDeps) requireModelAccess(flags);
+  const client = await WeftClient.connect();
+  let worker: WeftWorker | null = null;
+  try {
+    if (flags.worker !== false) {
+      // Agent failures already show in the run's progress; the embedded worker only reports its own.
+      quietTemporalLogs('ERROR');
+      worker = await createWeftWorker({
+        address: client.address,
+        namespace: client.config.namespace,
+        taskQueue: client.config.taskQueue,
+        ...(activityDeps ? { activityDeps } : {}),
+      });
+      void worker.run().catch((err: unknown) => stderr(`weft: worker stopped: ${(err as Error).message}`));
+    }
+    const runId = await client.start(script, startOptions(flags, cwd));
+    stderr(`run ${runId} started (${script.meta.name})`);
+    if (client.uiUrl) stderr(`  Web UI: ${client.uiUrl}/namespaces/${client.config.namespace}/workflows/${runId}`);
+    const stopFollowing = followProgress(client, runId);
+    const summary = await client.wait(runId);
+    await stopFollowing();
+    return printSummary(summary, flags.json ?? false);
+  } finally {
+    await worker?.shutdown();
+    await client.close();
+  }
+}
+
+async function startScript(target: string, flags: RunFlags): Promise<number> {
+  const cwd = path.resolve(flags.cwd ?? process.cwd());
+  const script = await loadTarget(target, cwd);
+  const client = await WeftClient.connect();
+  try {
+    const runId = await client.start(script, startOptions(flags, cwd));
+    if (flags.json) printJson({ runId });
+    else process.stdout.write(`${runId}\n`);
+    return EXIT.completed;
+  } finally {
+    await client.close();
+  }
+}
+
+async function waitForRun(runId: string, flags: { json?: boolean }): Promise<number> {
+  const client = await WeftClient.connect();
+  try {
+    const stopFollowing = flags.json ? null : followProgress(client, runId);
+    const summary = await client.wait(runId);
+    await stopFollowing?.();
+    return printSummary(summary, flags.json ?? false);
+  } finally {
+    await client.close();
+  }
+}
+
+async function demo(flags: { json?: boolean }): Promise<number> {
+  const mock = await startMockModel({ latencyMs: 150 });
+  stderr(`local model server on ${mock.url} (no network, no API key needed)`);
+  try {
+    const example = path.resolve(__dirname, '..', '..', '..', 'examples', 'audit-and-verify.js');
+    return await runScript(
+      example,
+      { json: flags.json ?? false, concurrency: 4 },
+      { anthropic: () => new Anthropic({ apiKey: 'local', baseURL: mock.url, maxRetries: 0 }) },
+    );
+  } finally {
+    await mock.close();
+  }
+}
+
+/** Registers run, start, wait, validate and demo. */
+export function registerRunCommands(program: Command, ctx: CommandContext): void {
+  addRunFlags(
+    program
+      .command('run')
+      .description('run a workflow script (file or saved name) and wait for its result')
+      .argument('<script>', 'path to a .js workflow script, or a saved workflow name'),
+  )
+    .option('--no-worker', 'do not run an embedded worker; rely on `weft worker` processes')
+    .action(async (script: string, flags: RunFlags) => ctx.setCode(await runScript(script, flags)));
+
+  addRunFlags(
+    program
+      .command('start')
+      .description('submit a run and return its id at once; workers execute it')
+      .argument('<script>', 'path to a .js workflow script, or a saved workflow name'),
+  ).action(async (script: string, flags: RunFlags) => ctx.setCode(await startScript(script, flags)));
+
+  program
+    .command('wait')
+    .description('wait for a run to end, then print what `weft run` prints')
+    .argument('<runId>')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (runId: string, flags: { json?: boolean }) => ctx.setCode(await waitForRun(runId, flags)));
+
+  program
+    .command('validate')
+    .description('run the static checks on a script without starting anything')
+    .argument('<script>', 'path to a .js workflow script, or a saved workflow name')
+    .option('--json', "print the script's meta as JSON")
+    .action(async (target: string, flags: { json?: boolean }) => {
+      const script = await loadTarget(target, process.cwd());
+      if (flags.json) printJson({ ok: true, meta: script.meta, form: script.form });
+      else stderr(`ok: ${script.meta.name} — ${script.meta.description}`);
+      ctx.setCode(EXIT.completed);
+    });
+
+  program
+    .command('demo')
+    .description('run an example script end to end on the embedded server and the local model server')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (flags: { json?: boolean }) => ctx.setCode(await demo(flags)));
+}

@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config';
+import { ensureDevServer } from '../../dev-server/dev-server';
+import { createWeftWorker } from '../../worker';
+import { EXIT, stderr } from '../command-context';
+import type { CommandContext } from '../command-context';
+import { parsePositiveInt } from '../parse-options';
+import { quietTemporalLogs } from '../temporal-runtime';
+
+async function runWorker(flags: { maxAgents?: number }): Promise<number> {
+  const config = loadConfig();
+  const address = config.address ?? (await ensureDevServer({ stateDir: config.stateDir })).address;
+  quietTemporalLogs('WARN');
+  const worker = await createWeftWorker({
+    address,
+    namespace: config.namespace,
+    taskQueue: config.taskQueue,
+    ...(flags.maxAgents === undefined ? {} : { maxConcurrentAgents: flags.maxAgents }),
+  });
+  stderr(`weft worker polling task queue "${config.taskQueue}" on ${address} (namespace ${config.namespace})`);
+  await worker.run();
+  return EXIT.completed;
+}
+
+/** Registers `weft worker`. */
+export function registerWorkerCommands(program: Command, ctx: CommandContext): void {
+  program
+    .command('worker')
+    .description('run a long-lived worker for the task queue (WEFT_TASK_QUEUE, default "weft")')
+    .option('--max-agents <n>', 'agents this worker runs at once', parsePositiveInt)
+    .action(async (flags: { maxAgents?: number }) => ctx.setCode(await runWorker(flags)));
+}
