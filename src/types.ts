@@ -63,6 +63,12 @@ export interface RunOptions {
   agentTimeoutMs: number;
   /** Model round trips an agent may take (issue 3's max-turns bound). */
   maxTurns: number;
+  /** A finished or failed run whose completed agents serve this run's matching calls (S305). */
+  resumeFrom: string | null;
+  /** Hard ceiling on estimated spend in US dollars. */
+  maxCostUsd: number | null;
+  /** Hard ceiling on the run's wall time; agents still running then are stopped. */
+  maxDurationMs: number | null;
 }
 
 /** What `weft run` and `weft start` send as the workflow's single argument. */
@@ -101,6 +107,15 @@ export interface AgentRequest {
   maxSchemaAttempts: number;
   /** Model round trips before the agent is failed. */
   maxTurns: number;
+  /**
+   * Output tokens this agent may spend, reserved from the run's budget when it was admitted; the
+   * agent stops rather than pass it. Null when the run has no token budget.
+   */
+  maxOutputTokens: number | null;
+  /** Content key of this call for resume (S305); see `agentKey`. */
+  cacheKey: string;
+  /** 1 for the first call with this key in the run, 2 for the second, and so on. */
+  occurrence: number;
   dryRun: boolean;
 }
 
@@ -147,6 +162,8 @@ export interface AgentRecord {
   /** Why the agent failed or was skipped. */
   error: string | null;
   worktree: WorktreeReport | null;
+  /** Served from the resumed run instead of running again (S305). */
+  cached: boolean;
 }
 
 /** A narrator line from `log()` (S208). */
@@ -168,6 +185,8 @@ export interface RunProgress {
   concurrency: number;
   budgetTokens: number | null;
   startedAt: number;
+  /** Why the run stopped admitting agents: a spent budget or a passed deadline. */
+  stopReason: string | null;
 }
 
 /** What the interpreter workflow returns. */
@@ -180,6 +199,24 @@ export interface RunOutput {
   costUsd: number;
   records: AgentRecord[];
   logs: LogLine[];
+  /** Agent calls served from the resumed run (S305). */
+  cached: number;
+  /** Set when a budget or deadline ended the run early; `result` is then partial or null. */
+  stopReason: string | null;
+}
+
+/** One completed agent of an earlier run, offered to a resumed run (S305). */
+export interface ResumeEntry {
+  key: string;
+  occurrence: number;
+  label: string;
+  result: AgentResult;
+}
+
+/** What a resumed run is served from. */
+export interface ResumeCache {
+  runId: string;
+  entries: ResumeEntry[];
 }
 
 /** Where a nested `workflow()` call points (S211). */
@@ -198,11 +235,16 @@ export interface StopAgentRequest {
   reason?: string;
 }
 
-/**
- * The activities the interpreter workflow calls. The worker registers an implementation built by
- * `createActivities`; the workflow sees only this type.
- */
-export interface WeftActivities {
+/** The activities that do an agent's work and load nested scripts; built by `createActivities`. */
+export interface AgentActivities {
   runAgent(request: AgentRequest): Promise<AgentResult>;
   loadWorkflow(request: LoadWorkflowRequest): Promise<CompiledScript>;
 }
+
+/** The activities that read earlier runs from Temporal; built by `createRunHistoryActivities`. */
+export interface RunHistoryActivities {
+  fetchResumeCache(request: { runId: string }): Promise<ResumeCache>;
+}
+
+/** Every activity the interpreter workflow calls; the workflow sees only this type. */
+export type WeftActivities = AgentActivities & RunHistoryActivities;

@@ -1,10 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities/create-activities';
+import { createRunHistoryActivities } from './activities/run-history-activities';
 import type { ActivityDeps } from './activities/create-activities';
-import type { WeftActivities } from './types';
+import { dataConverterFromEnv } from './storage/data-converter';
+import type { AgentActivities, WeftActivities } from './types';
 
 /** Options for a weft worker. */
 export interface WeftWorkerOptions {
@@ -12,11 +15,13 @@ export interface WeftWorkerOptions {
   address: string;
   namespace?: string;
   taskQueue: string;
-  /** Activities to register; by default `createActivities(activityDeps)`. */
-  activities?: WeftActivities;
+  /** Agent activities to register; by default `createActivities(activityDeps)`. */
+  activities?: AgentActivities;
   activityDeps?: ActivityDeps;
   /** Agents this worker runs at once, across all runs. Agents wait on the model, not the CPU. */
   maxConcurrentAgents?: number;
+  /** Payload conversion and external storage; by default the payload store the environment names. */
+  dataConverter?: DataConverter;
   /** Extra Temporal worker options, for tuning and tests. */
   workerOptions?: Partial<WorkerOptions>;
 }
@@ -45,12 +50,19 @@ export interface WeftWorker {
  */
 export async function createWeftWorker(options: WeftWorkerOptions): Promise<WeftWorker> {
   const connection = await NativeConnection.connect({ address: options.address });
+  const namespace = options.namespace ?? 'default';
+  const activities: WeftActivities = {
+    ...(options.activities ?? createActivities(options.activityDeps)),
+    ...createRunHistoryActivities({ address: options.address, namespace }),
+  };
   const worker = await Worker.create({
     connection,
-    namespace: options.namespace ?? 'default',
+    namespace,
     taskQueue: options.taskQueue,
-    activities: options.activities ?? createActivities(options.activityDeps),
+    activities,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentAgents ?? 200,
+    // Large prompts and outputs live in the payload store, so histories stay under Temporal's limits.
+    dataConverter: options.dataConverter ?? dataConverterFromEnv(),
     ...workflowCode(),
     ...options.workerOptions,
   });

@@ -6,7 +6,7 @@ import { compileScriptFile } from '../compiler/compile-script';
 import { resolveWorkflowRef } from '../compiler/saved-workflows';
 import { BUNDLED_WORKFLOWS_DIR, DEFAULT_MODEL } from '../config';
 import { AgentOutputError, ConfigError, WeftError } from '../errors';
-import type { AgentRequest, AgentResult, CompiledScript, LoadWorkflowRequest, WeftActivities } from '../types';
+import type { AgentActivities, AgentRequest, AgentResult, CompiledScript, LoadWorkflowRequest } from '../types';
 import { runAgentLoop } from './agent/run-agent';
 import { dryRunAgent } from './agent/dry-run';
 
@@ -62,7 +62,7 @@ export function toFailure(err: unknown): ApplicationFailure {
 }
 
 /** Builds the activities a weft worker registers. Tests pass clients pointed at local servers. */
-export function createActivities(deps: ActivityDeps = {}): WeftActivities {
+export function createActivities(deps: ActivityDeps = {}): AgentActivities {
   const makeClient = deps.anthropic ?? (() => anthropicFromEnv());
   const defaultModel = deps.defaultModel ?? DEFAULT_MODEL;
   const home = deps.home ?? os.homedir();

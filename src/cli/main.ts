@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, ScriptError, WeftError } from '../errors';
 import { EXIT, stderr } from './command-context';
 import type { RegisterCommands } from './command-context';
+import { registerControlCommands } from './commands/control';
 import { registerRunCommands } from './commands/run';
 import { registerServerCommands } from './commands/server';
 import { registerWorkerCommands } from './commands/worker';
@@ -9,7 +10,12 @@ import { registerWorkerCommands } from './commands/worker';
 export { EXIT } from './command-context';
 
 /** Every command module; each adds its commands to the program. */
-const COMMANDS: RegisterCommands[] = [registerRunCommands, registerWorkerCommands, registerServerCommands];
+const COMMANDS: RegisterCommands[] = [
+  registerRunCommands,
+  registerControlCommands,
+  registerWorkerCommands,
+  registerServerCommands,
+];
 
 function buildProgram(setCode: (code: number) => void): Command {
   const program = new Command('weft')

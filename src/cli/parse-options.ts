@@ -48,3 +48,10 @@ export function parseDuration(raw: string): number {
   if (ms < 1) throw new InvalidArgumentError('the duration must be positive');
   return Math.round(ms);
 }
+
+/** Parses a positive decimal such as `2.5`. */
+export function parsePositiveNumber(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${raw}"`);
+  return n;
+}

@@ -8,7 +8,7 @@ import { BUNDLED_WORKFLOWS_DIR, loadConfig } from '../config';
 import { ConfigError } from '../errors';
 import type { CompiledScript } from '../types';
 import { EXIT, printJson, stderr } from './command-context';
-import { parseArgsOption, parseDuration, parsePositiveInt, parseTokenBudget } from './parse-options';
+import { parseArgsOption, parseDuration, parsePositiveInt, parsePositiveNumber, parseTokenBudget } from './parse-options';
 import { ProgressPrinter } from './progress-printer';
 
 /** Flags shared by `weft run` and `weft start`. */
@@ -24,6 +24,9 @@ export interface RunFlags {
   id?: string;
   maxTurns?: number;
   agentTimeout?: number;
+  resumeFrom?: string;
+  maxCost?: number;
+  maxDuration?: number;
 }
 
 /** Resolves `<script.js|saved-name>` to a compiled script; refusals are ScriptErrors (S105). */
@@ -51,13 +54,26 @@ export function startOptions(flags: RunFlags, cwd: string): StartOptions {
     ...(flags.id === undefined ? {} : { runId: flags.id }),
     ...(flags.maxTurns === undefined ? {} : { maxTurns: flags.maxTurns }),
     ...(flags.agentTimeout === undefined ? {} : { agentTimeoutMs: flags.agentTimeout }),
+    ...(flags.resumeFrom === undefined ? {} : { resumeFrom: flags.resumeFrom }),
+    ...(flags.maxCost === undefined ? {} : { maxCostUsd: flags.maxCost }),
+    ...(flags.maxDuration === undefined ? {} : { maxDurationMs: flags.maxDuration }),
   };
 }
 
 /** The documented `--json` shape of a finished run. */
 export function publicSummary(summary: RunSummary): Record<string, unknown> {
-  const { runId, status, result, agents, usage, durationMs, error } = summary;
-  return { runId, status, result, agents, usage, durationMs, ...(error === undefined ? {} : { error }) };
+  const { runId, status, result, agents, usage, durationMs, error, cached, stopReason } = summary;
+  return {
+    runId,
+    status,
+    result,
+    agents,
+    usage,
+    durationMs,
+    ...(error === undefined ? {} : { error }),
+    ...(cached === undefined ? {} : { cached }),
+    ...(stopReason === undefined ? {} : { stopReason }),
+  };
 }
 
 /** Prints a finished run and returns the exit code: 0 when completed, 1 otherwise. */
@@ -67,7 +83,8 @@ export function printSummary(summary: RunSummary, json: boolean): number {
   } else {
     stderr(
       `${summary.status}: ${summary.agents} agents, ${summary.usage.outputTokens} output tokens, ` +
-        `${(summary.durationMs / 1000).toFixed(1)}s${summary.error ? ` — ${summary.error}` : ''}`,
+        `${(summary.durationMs / 1000).toFixed(1)}s${summary.cached ? `, ${summary.cached} cached` : ''}` +
+        `${summary.error ? ` — ${summary.error}` : ''}${summary.stopReason ? ` — stopped: ${summary.stopReason}` : ''}`,
     );
     if (summary.status === 'completed') process.stdout.write(`${JSON.stringify(summary.result, null, 2)}\n`);
   }
@@ -115,6 +132,9 @@ export function addRunFlags(command: Command): Command {
     .option('--args <json|@file>', "the script's args: JSON, or @path to a JSON file", parseArgsOption)
     .option('--concurrency <n>', 'agents running at once (default min(16, cores-2))', parsePositiveInt)
     .option('--budget <tokens>', 'hard ceiling on output tokens, e.g. 500k', parseTokenBudget)
+    .option('--max-cost <usd>', 'hard ceiling on estimated spend in US dollars, e.g. 2.50', parsePositiveNumber)
+    .option('--max-duration <duration>', 'stop admitting agents after this long, e.g. 30m', parseDuration)
+    .option('--resume-from <runId>', "serve matching agent calls from a finished run's completed agents")
     .option('--model <model>', 'default model for agents that name none')
     .option('--cwd <dir>', "the agents' working directory (default: the current one)")
     .option('--dry-run', 'answer every agent from the built-in model: no network, no key, no spend')

@@ -2,10 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure } from '@temporalio/common';
+import type { DataConverter } from '@temporalio/common';
 import { DEFAULT_AGENT_TIMEOUT_MS, DEFAULT_MAX_TURNS, defaultConcurrency, loadConfig, MAX_AGENTS } from '../config';
 import type { WeftConfig } from '../config';
 import { ensureDevServer } from '../dev-server/dev-server';
 import { ConfigError } from '../errors';
+import { dataConverterFromEnv } from '../storage/data-converter';
+import { buildResumeCache } from './resume-cache';
 import { continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from '../workflows/definitions';
 import type { CompiledScript, RunInput, RunOptions, RunOutput, RunProgress, TokenUsage } from '../types';
 
@@ -24,6 +27,10 @@ export interface RunSummary {
   durationMs: number;
   /** Why the run did not complete. */
   error?: string;
+  /** Agent calls served from the resumed run, when it was resumed (S305). */
+  cached?: number;
+  /** Why a budget or deadline ended the run early (S210). */
+  stopReason?: string;
   /** The full workflow output when it completed, with every agent's record. */
   output?: RunOutput;
 }
@@ -42,6 +49,12 @@ export interface StartOptions {
   agentTimeoutMs?: number;
   /** Model round trips per agent (default 50). */
   maxTurns?: number;
+  /** Serve matching agent calls from this finished run's completed agents (S305). */
+  resumeFrom?: string;
+  /** Hard ceiling on estimated spend in US dollars. */
+  maxCostUsd?: number;
+  /** Hard ceiling on the run's wall time in milliseconds. */
+  maxDurationMs?: number;
 }
 
 /** Options for connecting to Temporal. */
@@ -49,6 +62,8 @@ export interface ConnectOptions {
   config?: WeftConfig;
   /** Start or reuse the embedded dev server when no address is configured (default true). */
   embeddedServer?: boolean;
+  /** Payload conversion and external storage; by default the payload store the environment names. */
+  dataConverter?: DataConverter;
 }
 
 /**
@@ -85,7 +100,15 @@ export class WeftClient {
     } catch (err) {
       throw new ConfigError(`cannot reach Temporal at ${address}: ${(err as Error).message}`);
     }
-    return new WeftClient(new Client({ connection, namespace: config.namespace }), connection, config, address, uiUrl);
+    // Must match the workers' converter, or results and queries come back as storage references.
+    const dataConverter = options.dataConverter ?? dataConverterFromEnv(process.env, config);
+    return new WeftClient(
+      new Client({ connection, namespace: config.namespace, dataConverter }),
+      connection,
+      config,
+      address,
+      uiUrl,
+    );
   }
 
   /** Builds the workflow input for a script, fixing every per-run setting now so replays agree. */
@@ -99,12 +122,20 @@ export class WeftClient {
       dryRun: options.dryRun ?? false,
       agentTimeoutMs: options.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS,
       maxTurns: options.maxTurns ?? DEFAULT_MAX_TURNS,
+      resumeFrom: options.resumeFrom ?? null,
+      maxCostUsd: options.maxCostUsd ?? null,
+      maxDurationMs: options.maxDurationMs ?? null,
     };
     return { script, ...(options.args === undefined ? {} : { args: options.args }), options: runOptions };
   }
 
-  /** Starts a run and returns its id at once (S302). The workflow type is `meta.name` (S301). */
+  /**
+   * Starts a run and returns its id at once (S302). The workflow type is `meta.name` (S301).
+   * With `resumeFrom`, the old run is checked first: unknown, still running, or with nothing to
+   * offer is a ConfigError, and nothing starts.
+   */
   async start(script: CompiledScript, options: StartOptions = {}): Promise<string> {
+    if (options.resumeFrom) await buildResumeCache(this.temporal, options.resumeFrom);
     const runId = options.runId ?? `${script.meta.name}-${randomBytes(4).toString('hex')}`;
     await this.temporal.workflow.start(script.meta.name, {
       taskQueue: this.config.taskQueue,
@@ -181,6 +212,8 @@ export class WeftClient {
       usage: output?.usage ?? partial?.usage ?? { inputTokens: 0, outputTokens: 0 },
       durationMs: end.getTime() - description.startTime.getTime(),
       ...(error === undefined ? {} : { error }),
+      ...(output?.cached ? { cached: output.cached } : {}),
+      ...(output?.stopReason ? { stopReason: output.stopReason } : {}),
       ...(output === undefined ? {} : { output }),
     };
   }

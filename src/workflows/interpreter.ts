@@ -2,8 +2,10 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  condition,
   isCancellation,
   proxyActivities,
+  sleep,
   setCurrentDetails,
   setHandler,
   workflowInfo,
@@ -17,6 +19,7 @@ import type {
   JsonSchema,
   LogLine,
   PhaseSpec,
+  ResumeEntry,
   RunInput,
   RunOutput,
   RunProgress,
@@ -24,6 +27,7 @@ import type {
   TokenUsage,
   WeftActivities,
 } from '../types';
+import { agentKey } from './agent-key';
 import { continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from './definitions';
 import { SCRIPT_GLOBALS } from './script-globals';
 import { ScriptDate, ScriptMath } from './script-sandbox';
@@ -56,10 +60,16 @@ const { runAgent } = proxyActivities<WeftActivities>({
   },
 });
 
-const { loadWorkflow } = proxyActivities<WeftActivities>({
-  startToCloseTimeout: '1 minute',
+const { loadWorkflow, fetchResumeCache } = proxyActivities<WeftActivities>({
+  startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['ScriptError', 'ConfigError'] },
 });
+
+/**
+ * Output tokens an admitted agent may always ask for, budget permitting, however many share the
+ * run: enough for a substantial answer, small enough that a concurrency window cannot overshoot.
+ */
+const MIN_TOKEN_ALLOWANCE = 4096;
 
 /** Errors the script may see carry the failure type as their name, e.g. `AgentOutputError`. */
 function namedError(name: string, message: string): Error {
@@ -139,6 +149,9 @@ interface LiveAgent {
   record: AgentRecord;
   scope: CancellationScope;
   stopReason: string | null;
+  /** Output tokens reserved for this agent while it runs; 0 before admission. */
+  allowance: number;
+  admitted: boolean;
 }
 
 /** The state of one run and the script API bound to it. */
@@ -153,6 +166,12 @@ class Run {
   private readonly live = new Map<number, LiveAgent>();
   private readonly phases: PhaseSpec[];
   private readonly startedAt = Date.now();
+  /** Completed agents of the resumed run, by `key#occurrence` (S305). */
+  private readonly cache = new Map<string, ResumeEntry>();
+  private readonly occurrences = new Map<string, number>();
+  private cachedCount = 0;
+  /** Set when a budget or the deadline stops the run from admitting agents. */
+  private stopReason: string | null = null;
 
   constructor(private readonly input: RunInput) {
     this.semaphore = new Semaphore(Math.max(1, input.options.concurrency));
@@ -183,12 +202,18 @@ class Run {
   async execute(): Promise<RunOutput> {
     this.installHandlers();
     this.publishDetails();
-    const { script, args } = this.input;
+    const { script, args, options } = this.input;
     try {
+      if (options.resumeFrom) await this.loadResumeCache(options.resumeFrom);
+      if (options.maxDurationMs !== null) this.startDeadline(options.maxDurationMs);
       const result = await this.runScript(script, args, { group: null, depth: 0, phase: null, dir: script.dir });
       return this.output(result);
     } catch (err) {
       if (isCancellation(err)) throw err;
+      // A budget that runs out ends the run cleanly with what it has, and says why.
+      if (this.stopReason !== null && err instanceof Error && err.name === 'BudgetExceededError') {
+        return this.output(null);
+      }
       // A script error ends the run as failed, never as a workflow-task retry loop.
       const error = unwrapActivityFailure(err);
       throw ApplicationFailure.create({
@@ -200,6 +225,39 @@ class Run {
     } finally {
       this.publishDetails();
     }
+  }
+
+  private async loadResumeCache(runId: string): Promise<void> {
+    let cache;
+    try {
+      cache = await fetchResumeCache({ runId });
+    } catch (err) {
+      throw unwrapActivityFailure(err);
+    }
+    for (const entry of cache.entries) this.cache.set(`${entry.key}#${entry.occurrence}`, entry);
+    this.logs.push({
+      at: Date.now(),
+      message: `resuming from ${runId}: ${cache.entries.length} completed agents available`,
+      group: null,
+    });
+  }
+
+  /** After the deadline, running agents are stopped and no more start (--max-duration). */
+  private startDeadline(ms: number): void {
+    void CancellationScope.nonCancellable(async () => {
+      await sleep(ms);
+      this.stop(`deadline passed: the run may take at most ${Math.round(ms / 1000)}s`);
+      for (const live of this.live.values()) {
+        live.stopReason = this.stopReason;
+        live.scope.cancel();
+      }
+    });
+  }
+
+  private stop(reason: string): void {
+    if (this.stopReason !== null) return;
+    this.stopReason = reason;
+    this.logs.push({ at: Date.now(), message: `run stops admitting agents: ${reason}`, group: null });
   }
 
   private async runScript(script: CompiledScript, args: unknown, ctx: ScriptContext): Promise<unknown> {
@@ -256,18 +314,72 @@ class Run {
     if (!this.phases.some((p) => p.title === title)) this.phases.push({ title });
   }
 
+  private budgetError(): Error {
+    return namedError('BudgetExceededError', `${this.stopReason ?? 'budget spent'}; agent() refuses to start more agents`);
+  }
+
+  /** Throws once a budget is spent or the deadline passed (S210). */
   private checkBudget(): void {
-    const total = this.input.options.budgetTokens;
-    if (total !== null && this.usage.outputTokens >= total) {
-      throw namedError(
-        'BudgetExceededError',
-        `token budget spent: ${this.usage.outputTokens} of ${total} output tokens; agent() refuses to start more agents`,
-      );
+    const { budgetTokens, maxCostUsd } = this.input.options;
+    if (budgetTokens !== null && this.usage.outputTokens >= budgetTokens) {
+      this.stop(`token budget spent: ${this.usage.outputTokens} of ${budgetTokens} output tokens`);
+    }
+    if (maxCostUsd !== null && this.costUsd >= maxCostUsd) {
+      this.stop(`cost budget spent: $${this.costUsd.toFixed(4)} of $${maxCostUsd}`);
+    }
+    if (this.stopReason !== null) throw this.budgetError();
+  }
+
+  /**
+   * Admission control: an agent starts only when what is spent plus the worst case of the agents
+   * in flight cannot pass the budget. Each admitted agent reserves an output-token allowance that
+   * the activity enforces, so a concurrency window can never overshoot the ceiling.
+   */
+  private async admit(live: LiveAgent): Promise<void> {
+    const { budgetTokens, maxCostUsd, concurrency } = this.input.options;
+    for (;;) {
+      this.checkBudget();
+      const inFlight = [...this.live.values()].filter((l) => l.admitted);
+      let allowance = 0;
+      let fits = true;
+      if (budgetTokens !== null) {
+        const left = budgetTokens - this.usage.outputTokens;
+        const room = left - inFlight.reduce((sum, l) => sum + l.allowance, 0);
+        const want = Math.max(Math.ceil(left / Math.max(1, concurrency)), Math.min(MIN_TOKEN_ALLOWANCE, left));
+        if (room >= want) allowance = want;
+        else if (inFlight.length === 0) allowance = left;
+        else fits = false;
+      }
+      if (fits && maxCostUsd !== null && inFlight.length > 0) {
+        const done = this.records.filter((r) => r.status === 'completed' || r.status === 'failed');
+        const perAgent = done.length > 0 ? this.costUsd / done.length : Infinity;
+        fits = this.costUsd + perAgent * (inFlight.length + 1) <= maxCostUsd;
+      }
+      if (fits) {
+        live.allowance = allowance;
+        live.admitted = true;
+        return;
+      }
+      const settled = this.settledCount;
+      await condition(() => this.settledCount !== settled || this.stopReason !== null);
     }
   }
 
+  /** Bumped whenever an agent ends, so admission waiters re-check. */
+  private settledCount = 0;
+
   private async agent(prompt: unknown, rawOpts: unknown, ctx: ScriptContext): Promise<unknown> {
     const opts = checkAgentOptions(prompt, rawOpts);
+    const model = opts.model ?? this.input.options.model;
+    const cacheKey = agentKey({
+      prompt: prompt as string,
+      schema: opts.schema ?? null,
+      model,
+      agentType: opts.agentType ?? null,
+      isolation: opts.isolation ?? null,
+    });
+    const occurrence = (this.occurrences.get(cacheKey) ?? 0) + 1;
+    this.occurrences.set(cacheKey, occurrence);
     if (this.records.length >= this.input.options.maxAgents) {
       throw namedError(
         'LimitError',
@@ -278,7 +390,6 @@ class Run {
     const index = this.records.length;
     const phase = opts.phase ?? ctx.phase;
     if (phase !== null) this.notePhase(phase);
-    const model = opts.model ?? this.input.options.model;
     const record: AgentRecord = {
       index,
       label: opts.label ?? `agent-${index}`,
@@ -294,9 +405,34 @@ class Run {
       endedAt: null,
       error: null,
       worktree: null,
+      cached: false,
     };
     this.records.push(record);
-    const live: LiveAgent = { record, scope: new CancellationScope(), stopReason: null };
+    const hit = this.cache.get(`${cacheKey}#${occurrence}`);
+    if (hit) {
+      // Served from the resumed run: its tokens were spent there, not here.
+      this.cachedCount++;
+      Object.assign(record, {
+        status: 'cached',
+        cached: true,
+        model: hit.result.model,
+        usage: hit.result.usage,
+        costUsd: hit.result.costUsd,
+        attempts: hit.result.schemaAttempts,
+        worktree: hit.result.worktree,
+        startedAt: Date.now(),
+        endedAt: Date.now(),
+      } satisfies Partial<AgentRecord>);
+      this.publishDetails();
+      return hit.result.output;
+    }
+    const live: LiveAgent = {
+      record,
+      scope: new CancellationScope(),
+      stopReason: null,
+      allowance: 0,
+      admitted: false,
+    };
     this.live.set(index, live);
     const request: AgentRequest = {
       runId: workflowInfo().workflowId,
@@ -311,6 +447,9 @@ class Run {
       cwd: this.input.options.cwd,
       maxSchemaAttempts: SCHEMA_ATTEMPTS,
       maxTurns: this.input.options.maxTurns,
+      maxOutputTokens: null,
+      cacheKey,
+      occurrence,
       dryRun: this.input.options.dryRun,
     };
     try {
@@ -318,7 +457,8 @@ class Run {
         await this.semaphore.acquire();
         try {
           // The budget may have run out while this agent waited for a slot.
-          this.checkBudget();
+          await this.admit(live);
+          if (this.input.options.budgetTokens !== null) request.maxOutputTokens = live.allowance;
           record.status = 'running';
           record.startedAt = Date.now();
           this.started++;
@@ -344,13 +484,16 @@ class Run {
       }
       const error = unwrapActivityFailure(err);
       this.chargeFailedAttempts(record, err);
-      this.finishAgent(record, 'failed', null, `${error.name}: ${error.message}`);
+      // An agent the budget kept from starting was skipped, not failed.
+      const neverStarted = record.startedAt === null;
+      this.finishAgent(record, neverStarted ? 'skipped' : 'failed', null, `${error.name}: ${error.message}`);
       // Output that never matched the schema, or a schema that can't be used, is the script's
       // problem to handle (S202); any other terminal failure gives null (S203).
       if (['AgentOutputError', 'SchemaError', 'BudgetExceededError', 'TypeError'].includes(error.name)) throw error;
       return null;
     } finally {
       this.live.delete(index);
+      this.settledCount++;
     }
   }
 
@@ -500,6 +643,7 @@ class Run {
       concurrency: this.input.options.concurrency,
       budgetTokens: this.input.options.budgetTokens,
       startedAt: this.startedAt,
+      stopReason: this.stopReason,
     };
   }
 
@@ -511,6 +655,8 @@ class Run {
       costUsd: this.costUsd,
       records: this.records,
       logs: this.logs,
+      cached: this.cachedCount,
+      stopReason: this.stopReason,
     };
   }
 

@@ -1,0 +1,44 @@
+import type { AgentRequest } from '../types';
+
+/**
+ * Serializes a value with object keys sorted, so two schemas that differ only in key order give
+ * the same text.
+ */
+function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** cyrb53: a fast 53-bit string hash; two seeds give 106 bits, ample for a run's 1000 agents. */
+function cyrb53(text: string, seed: number): string {
+  let h1 = 0xdeadbeef ^ seed;
+  let h2 = 0x41c6ce57 ^ seed;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
+}
+
+/**
+ * The content key of an agent call for resume (S305): everything that changes the agent's work
+ * (prompt, schema, model, agentType, isolation) and nothing that only names it (label, phase).
+ * Pure code, so the workflow sandbox and the client compute the same key.
+ */
+export function agentKey(request: Pick<AgentRequest, 'prompt' | 'schema' | 'model' | 'agentType' | 'isolation'>): string {
+  const text = canonicalJson({
+    prompt: request.prompt,
+    schema: request.schema,
+    model: request.model,
+    agentType: request.agentType,
+    isolation: request.isolation,
+  });
+  return `${cyrb53(text, 1)}${cyrb53(text, 2)}`;
+}
