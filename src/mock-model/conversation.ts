@@ -56,7 +56,8 @@ export interface ToolResultRecord {
 
 /** What the model says this turn. */
 export type Reply =
-  | { kind: 'text'; text: string }
+  /** `truncated`: the answer hit the request's max_tokens, as a real model's would. */
+  | { kind: 'text'; text: string; truncated?: boolean }
   | { kind: 'tool_use'; id: string; name: string; input: unknown; valid: boolean | null };
 
 /**

@@ -285,9 +285,15 @@ class MockModelServer implements MockModel {
     if (fault) return this.answerError(res, entry, fault);
 
     const request = parsed;
-    const reply = planReply(request, directives, entry.key);
+    let reply = planReply(request, directives, entry.key);
     const inputTokens = estimateInputTokens(request);
-    const outputTokens = directives.outputTokens ?? this.options.outputTokens ?? estimateOutputTokens(reply);
+    let outputTokens = directives.outputTokens ?? this.options.outputTokens ?? estimateOutputTokens(reply);
+    // A real model never writes past max_tokens: it stops mid-answer with stop_reason max_tokens.
+    if (outputTokens > request.max_tokens) {
+      outputTokens = request.max_tokens;
+      const text = reply.kind === 'text' ? reply.text : JSON.stringify(reply.input);
+      reply = { kind: 'text', text: text.slice(0, Math.max(1, request.max_tokens * 4)), truncated: true };
+    }
     const id = `msg_mock_${++this.responseSeq}`;
     entry.kind = kindOf(reply);
     entry.structuredValid =

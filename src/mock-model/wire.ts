@@ -102,7 +102,8 @@ export function contentOf(reply: Reply): ContentBlock[] {
 }
 
 function stopReasonOf(reply: Reply): StopReason {
-  return reply.kind === 'text' ? 'end_turn' : 'tool_use';
+  if (reply.kind === 'text') return reply.truncated ? 'max_tokens' : 'end_turn';
+  return 'tool_use';
 }
 
 /** The body of a non-streaming `POST /v1/messages` answer. */

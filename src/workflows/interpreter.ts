@@ -66,10 +66,11 @@ const { loadWorkflow, fetchResumeCache } = proxyActivities<WeftActivities>({
 });
 
 /**
- * Output tokens an admitted agent may always ask for, budget permitting, however many share the
- * run: enough for a substantial answer, small enough that a concurrency window cannot overshoot.
+ * The smallest output-token allowance an agent is admitted with while the budget allows it: an
+ * agent needs room for a real answer, so under a tight budget fewer agents run at once instead of
+ * many starting with allowances too small to finish.
  */
-const MIN_TOKEN_ALLOWANCE = 4096;
+const MIN_TOKEN_ALLOWANCE = 1024;
 
 /** Errors the script may see carry the failure type as their name, e.g. `AgentOutputError`. */
 function namedError(name: string, message: string): Error {

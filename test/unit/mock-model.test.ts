@@ -729,3 +729,19 @@ async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+void test('S210 the mock never writes past max_tokens: it stops with stop_reason max_tokens', async () => {
+  const mock = await startMockModel();
+  try {
+    const client = new Anthropic({ baseURL: mock.url, apiKey: 'test', maxRetries: 0 });
+    const message = await client.messages.create({
+      model: 'claude-sonnet-4-6',
+      max_tokens: 25,
+      messages: [{ role: 'user', content: 'long answer [[mock:tokens 300]]' }],
+    });
+    assert.equal(message.usage.output_tokens, 25);
+    assert.equal(message.stop_reason, 'max_tokens');
+  } finally {
+    await mock.close();
+  }
+});
