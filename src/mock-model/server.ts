@@ -75,6 +75,8 @@ export interface MockRequestLog {
   /** Arrival time, ms since the epoch. */
   at: number;
   model: string;
+  /** The request's max_tokens, the most output it allowed. */
+  maxTokens: number | null;
   stream: boolean;
   system: string;
   /** The first user message's text, directives included. */
@@ -327,6 +329,7 @@ class MockModelServer implements MockModel {
       key: request ? conversationKey(system, prompt) : '',
       at,
       model: typeof loose.model === 'string' ? loose.model : '',
+      maxTokens: typeof loose.max_tokens === 'number' ? loose.max_tokens : null,
       stream: loose.stream === true,
       system,
       prompt,

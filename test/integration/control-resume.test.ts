@@ -240,3 +240,25 @@ describe('worker pool', () => {
     }
   });
 });
+
+describe('budget admission', () => {
+  test('S210 admission control: spent output tokens never pass --budget, however many agents run at once', async () => {
+    const queue = uniqueName('admission');
+    const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
+    const res = await runWeft(
+      ['run', path.join(DURABLE, 'budget-fanout.js'), '--json', '--id', `${queue}-r`, '--concurrency', '8', '--budget', '2000', '--args', `"${queue}"`],
+      { env },
+    );
+    assert.equal(res.code, 0, res.stderr);
+    const out = res.json as RunJson & { result: { done: number; spent: number; total: number } };
+    assert.equal(out.result.total, 2000);
+    assert.ok(out.usage.outputTokens <= 2000, `spent ${out.usage.outputTokens} of 2000`);
+    assert.ok(out.result.spent <= 2000);
+    assert.ok(out.result.done >= 5 && out.result.done < 12, `done ${out.result.done}`);
+    assert.match(out.stopReason ?? '', /token budget spent/);
+    // Every request the model saw asked for no more than what was left of the budget.
+    const asked = model.requests.filter((r) => r.prompt.includes(queue));
+    assert.ok(asked.length >= out.result.done);
+    for (const r of asked) assert.ok(r.maxTokens !== null && r.maxTokens <= 2000, `max_tokens ${r.maxTokens}`);
+  });
+});
