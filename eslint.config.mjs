@@ -4,7 +4,19 @@ import tseslint from 'typescript-eslint';
 import { importX } from 'eslint-plugin-import-x';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.weft/**', 'examples/**', 'workflows/**', 'test/fixtures/**', 'bin/**', 'scripts/*.mjs', 'eslint.config.mjs'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      '.weft/**',
+      'examples/**',
+      'workflows/**',
+      'test/fixtures/**',
+      'bin/**',
+      'scripts/*.mjs',
+      'eslint.config.mjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -12,7 +24,15 @@ export default tseslint.config(
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     plugins: { 'import-x': importX },
     rules: {
-      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        // node:test's test() and describe() return promises the runner itself awaits.
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', name: ['test', 'describe', 'it', 'suite'], package: 'node:test' },
+          ],
+        },
+      ],
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
@@ -23,7 +43,19 @@ export default tseslint.config(
     // The workflow sandbox may import only @temporalio/workflow and types.
     files: ['src/workflows/**/*.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ regex: '^(?!@temporalio/workflow$|\\./).*', allowTypeImports: true, message: 'workflow code runs in the Temporal sandbox: import only @temporalio/workflow and local workflow files' }] }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!@temporalio/workflow$|\\./).*',
+              allowTypeImports: true,
+              message:
+                'workflow code runs in the Temporal sandbox: import only @temporalio/workflow and local workflow files',
+            },
+          ],
+        },
+      ],
     },
   },
 );

@@ -2,7 +2,15 @@
 // interpreter: one per example and per bundled workflow, plus fixtures that reach every workflow
 // path (nested workflows, resume, stop, budgets). Run it after an intended change to those paths:
 //   npm run build && node --import tsx scripts/record-histories.ts
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,7 +50,12 @@ interface Case {
 async function main(): Promise<void> {
   quietTemporalLogs('ERROR');
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'weft-record-'));
-  const server = await startDevServer({ stateDir, port: await freePort(), uiPort: await freePort(), headless: true });
+  const server = await startDevServer({
+    stateDir,
+    port: await freePort(),
+    uiPort: await freePort(),
+    headless: true,
+  });
   const mock = await startMockModel();
   const taskQueue = 'record-histories';
   const worker = await createWeftWorker({
@@ -51,25 +64,58 @@ async function main(): Promise<void> {
     activityDeps: { anthropic: () => new Anthropic({ apiKey: 'x', baseURL: mock.url, maxRetries: 0 }) },
   });
   const running = worker.run();
-  const client = await WeftClient.connect({ config: { ...loadConfig(), address: server.address, taskQueue } });
+  const client = await WeftClient.connect({
+    config: { ...loadConfig(), address: server.address, taskQueue },
+  });
   const fixtures = path.join(root, 'test', 'fixtures');
   // The nested case resolves a saved workflow by name from its working directory.
   const nestedCwd = mkdtempSync(path.join(os.tmpdir(), 'weft-record-nested-'));
   mkdirSync(path.join(nestedCwd, '.weft', 'workflows'), { recursive: true });
-  copyFileSync(path.join(fixtures, 'scripts', 'child', 'child-a.js'), path.join(nestedCwd, '.weft', 'workflows', 'saved-child.js'));
+  copyFileSync(
+    path.join(fixtures, 'scripts', 'child', 'child-a.js'),
+    path.join(nestedCwd, '.weft', 'workflows', 'saved-child.js'),
+  );
   const cases: Case[] = [
     ...readdirSync(path.join(root, 'examples'))
       .filter((f) => f.endsWith('.js'))
-      .map((f) => ({ name: `example-${path.basename(f, '.js')}`, file: path.join(root, 'examples', f), options: { args: 'record a history', concurrency: 4 } })),
+      .map((f) => ({
+        name: `example-${path.basename(f, '.js')}`,
+        file: path.join(root, 'examples', f),
+        options: { args: 'record a history', concurrency: 4 },
+      })),
     ...(existsSync(path.join(root, 'workflows')) ? readdirSync(path.join(root, 'workflows')) : [])
       .filter((f) => f.endsWith('.js'))
-      .map((f) => ({ name: `bundled-${path.basename(f, '.js')}`, file: path.join(root, 'workflows', f), options: { args: 'what makes replay safe?', concurrency: 4 } })),
-    { name: 'feature-nested', file: path.join(fixtures, 'scripts', 'api-nested.js'), options: { cwd: nestedCwd, budgetTokens: 1000 } },
-    { name: 'feature-pipeline', file: path.join(fixtures, 'scripts', 'api-pipeline.js'), options: { concurrency: 4 } },
+      .map((f) => ({
+        name: `bundled-${path.basename(f, '.js')}`,
+        file: path.join(root, 'workflows', f),
+        options: { args: 'what makes replay safe?', concurrency: 4 },
+      })),
+    {
+      name: 'feature-nested',
+      file: path.join(fixtures, 'scripts', 'api-nested.js'),
+      options: { cwd: nestedCwd, budgetTokens: 1000 },
+    },
+    {
+      name: 'feature-pipeline',
+      file: path.join(fixtures, 'scripts', 'api-pipeline.js'),
+      options: { concurrency: 4 },
+    },
     { name: 'feature-schema', file: path.join(fixtures, 'scripts', 'api-schema.js') },
-    { name: 'feature-budget', file: path.join(fixtures, 'durable', 'budget-fanout.js'), options: { args: 'record', budgetTokens: 2000, concurrency: 4 } },
-    { name: 'feature-resume-v1', file: path.join(fixtures, 'durable', 'resume-v1.js'), options: { concurrency: 4, runId: 'record-resume-v1' } },
-    { name: 'feature-resume-v2', file: path.join(fixtures, 'durable', 'resume-v2.js'), options: { concurrency: 4, resumeFrom: 'record-resume-v1' } },
+    {
+      name: 'feature-budget',
+      file: path.join(fixtures, 'durable', 'budget-fanout.js'),
+      options: { args: 'record', budgetTokens: 2000, concurrency: 4 },
+    },
+    {
+      name: 'feature-resume-v1',
+      file: path.join(fixtures, 'durable', 'resume-v1.js'),
+      options: { concurrency: 4, runId: 'record-resume-v1' },
+    },
+    {
+      name: 'feature-resume-v2',
+      file: path.join(fixtures, 'durable', 'resume-v2.js'),
+      options: { concurrency: 4, resumeFrom: 'record-resume-v1' },
+    },
   ];
   mkdirSync(out, { recursive: true });
   for (const c of cases) {

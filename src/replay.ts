@@ -37,7 +37,14 @@ export async function replayHistory(
   const events = history.events?.length ?? 0;
   try {
     await Worker.runReplayHistory({ ...currentWorkflowCode(), ...options }, history, workflowId);
-    return { workflowId, ok: true, events, durationMs: Date.now() - started, error: null, nondeterministic: false };
+    return {
+      workflowId,
+      ok: true,
+      events,
+      durationMs: Date.now() - started,
+      error: null,
+      nondeterministic: false,
+    };
   } catch (err) {
     return {
       workflowId,

@@ -51,9 +51,12 @@ export interface WeftWorker {
 export async function createWeftWorker(options: WeftWorkerOptions): Promise<WeftWorker> {
   const connection = await NativeConnection.connect({ address: options.address });
   const namespace = options.namespace ?? 'default';
+  // Large prompts and outputs live in the payload store, so histories stay under Temporal's limits;
+  // the history activities read earlier runs through the same store.
+  const dataConverter = options.dataConverter ?? dataConverterFromEnv();
   const activities: WeftActivities = {
     ...(options.activities ?? createActivities(options.activityDeps)),
-    ...createRunHistoryActivities({ address: options.address, namespace }),
+    ...createRunHistoryActivities({ address: options.address, namespace, dataConverter }),
   };
   const worker = await Worker.create({
     connection,
@@ -61,8 +64,7 @@ export async function createWeftWorker(options: WeftWorkerOptions): Promise<Weft
     taskQueue: options.taskQueue,
     activities,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentAgents ?? 200,
-    // Large prompts and outputs live in the payload store, so histories stay under Temporal's limits.
-    dataConverter: options.dataConverter ?? dataConverterFromEnv(),
+    dataConverter,
     ...workflowCode(),
     ...options.workerOptions,
   });

@@ -4,8 +4,10 @@ import { EXIT, stderr } from './command-context';
 import type { RegisterCommands } from './command-context';
 import { registerControlCommands } from './commands/control';
 import { registerRunCommands } from './commands/run';
+import { registerRunViewCommands } from './commands/runs';
 import { registerServerCommands } from './commands/server';
 import { registerWorkerCommands } from './commands/worker';
+import { registerWorkflowCommands } from './commands/workflows';
 
 export { EXIT } from './command-context';
 
@@ -13,6 +15,8 @@ export { EXIT } from './command-context';
 const COMMANDS: RegisterCommands[] = [
   registerRunCommands,
   registerControlCommands,
+  registerRunViewCommands,
+  registerWorkflowCommands,
   registerWorkerCommands,
   registerServerCommands,
 ];

@@ -10,7 +10,9 @@ export function parseArgsOption(raw: string): unknown {
     try {
       text = readFileSync(origin, 'utf8');
     } catch (err) {
-      throw new InvalidArgumentError(`cannot read ${origin}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw new InvalidArgumentError(
+        `cannot read ${origin}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      );
     }
   }
   try {
@@ -25,7 +27,8 @@ export function parseArgsOption(raw: string): unknown {
 /** Parses a positive integer flag such as `--concurrency 8`. */
 export function parsePositiveInt(raw: string): number {
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${raw}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidArgumentError(`expected a positive integer, got "${raw}"`);
   return n;
 }
 
@@ -52,6 +55,7 @@ export function parseDuration(raw: string): number {
 /** Parses a positive decimal such as `2.5`. */
 export function parsePositiveNumber(raw: string): number {
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${raw}"`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive number, got "${raw}"`);
   return n;
 }

@@ -19,7 +19,9 @@ export async function buildResumeCache(client: Client, runId: string): Promise<R
   for (let depth = 0; next !== null && depth < MAX_CHAIN; depth++) {
     const run = await readRunHistory(client, next);
     if (depth === 0 && !run.closed) {
-      throw new ConfigError(`run ${runId} is still running: stop it (weft stop ${runId}) or wait before resuming`);
+      throw new ConfigError(
+        `run ${runId} is still running: stop it (weft stop ${runId}) or wait before resuming`,
+      );
     }
     const seen = new Map<string, number>();
     for (const agent of run.agents) {

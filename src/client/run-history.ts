@@ -28,7 +28,10 @@ export interface RunHistory {
   closed: boolean;
 }
 
-async function decode(converter: LoadedDataConverter, payloads: Payload[] | null | undefined): Promise<unknown[]> {
+async function decode(
+  converter: LoadedDataConverter,
+  payloads: Payload[] | null | undefined,
+): Promise<unknown[]> {
   return decodeArrayFromPayloads(converter, payloads ?? []);
 }
 
@@ -73,7 +76,9 @@ export async function parseRunHistory(
     const done = event.activityTaskCompletedEventAttributes;
     if (done) {
       const activity = scheduled.get(String(done.scheduledEventId ?? ''));
-      if (activity) activity.result = ((await decode(converter, done.result?.payloads as Payload[]))[0] ?? null) as AgentResult;
+      if (activity)
+        activity.result = ((await decode(converter, done.result?.payloads as Payload[]))[0] ??
+          null) as AgentResult;
       continue;
     }
     const failed = event.activityTaskFailedEventAttributes;

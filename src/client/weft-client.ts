@@ -3,7 +3,13 @@ import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '
 import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure } from '@temporalio/common';
 import type { DataConverter } from '@temporalio/common';
-import { DEFAULT_AGENT_TIMEOUT_MS, DEFAULT_MAX_TURNS, defaultConcurrency, loadConfig, MAX_AGENTS } from '../config';
+import {
+  DEFAULT_AGENT_TIMEOUT_MS,
+  DEFAULT_MAX_TURNS,
+  defaultConcurrency,
+  loadConfig,
+  MAX_AGENTS,
+} from '../config';
 import type { WeftConfig } from '../config';
 import { ensureDevServer } from '../dev-server/dev-server';
 import { ConfigError } from '../errors';
@@ -11,6 +17,13 @@ import { dataConverterFromEnv } from '../storage/data-converter';
 import { buildResumeCache } from './resume-cache';
 import { continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from '../workflows/definitions';
 import type { CompiledScript, RunInput, RunOptions, RunOutput, RunProgress, TokenUsage } from '../types';
+import type { Payload } from '@temporalio/common';
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
+import { WEFT_SEARCH_ATTRIBUTES } from '../search-attributes';
+import { runEvents } from './run-events';
+import type { RunEvent, RunEventsOptions } from './run-events';
+import { listRuns, runDetails } from './run-views';
+import type { RunDetails, RunListEntry, RunListFilter } from './run-views';
 
 /** How a run ended; the CLI's `status` field. */
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'timed_out';
@@ -64,6 +77,27 @@ export interface ConnectOptions {
   embeddedServer?: boolean;
   /** Payload conversion and external storage; by default the payload store the environment names. */
   dataConverter?: DataConverter;
+}
+
+/** A run a program holds on to: its result, its events, and the controls of S306. */
+export interface WeftRunHandle {
+  readonly runId: string;
+  /** Waits for the run to end; never throws for a run that failed. */
+  result(): Promise<RunSummary>;
+  /** The current state without waiting. */
+  status(): Promise<RunSummary>;
+  /** The live progress query. */
+  progress(): Promise<RunProgress>;
+  /** The run's events as an async iterator (see {@link WeftClient.events}). */
+  events(options?: RunEventsOptions): AsyncGenerator<RunEvent, void, undefined>;
+  /** Every agent with its full prompt and result. */
+  details(): Promise<RunDetails>;
+  /** Stops the whole run. */
+  stop(): Promise<void>;
+  /** Stops one agent by index or label; returns how many matched. */
+  stopAgent(agent: number | string, reason?: string): Promise<number>;
+  pause(): Promise<void>;
+  continue(): Promise<void>;
 }
 
 /**
@@ -142,7 +176,8 @@ export class WeftClient {
       workflowId: runId,
       args: [this.runInput(script, options)],
       staticSummary: script.meta.description,
-      staticDetails: options.args === undefined ? undefined : `args: ${truncate(JSON.stringify(options.args), 900)}`,
+      staticDetails:
+        options.args === undefined ? undefined : `args: ${truncate(JSON.stringify(options.args), 900)}`,
     });
     return runId;
   }
@@ -230,7 +265,9 @@ export class WeftClient {
 
   /** Stops one agent by index or label; its `agent()` gives null. Returns the number matched (S306). */
   async stopAgent(runId: string, agent: number | string, reason?: string): Promise<number> {
-    return this.handle(runId).executeUpdate(stopAgentUpdate, { args: [{ agent, ...(reason ? { reason } : {}) }] });
+    return this.handle(runId).executeUpdate(stopAgentUpdate, {
+      args: [{ agent, ...(reason ? { reason } : {}) }],
+    });
   }
 
   /** Stops admitting new agents; running ones finish (S306). */
@@ -241,6 +278,145 @@ export class WeftClient {
   /** Admits agents again after `pause` (S306). */
   async continue(runId: string): Promise<void> {
     await this.handle(runId).signal(continueSignal);
+  }
+
+  // ---- Views, events and attaching (issue 5: S501-S503, the client API) ----
+
+  /** The run's workflow type (its meta.name) and start time; a ConfigError for an unknown run. */
+  async describeRun(runId: string): Promise<{ name: string; startedAt: number }> {
+    const description = await this.describe(runId);
+    return { name: description.type, startedAt: description.startTime.getTime() };
+  }
+
+  /**
+   * The run's progress query, or null when it cannot be answered within `timeoutMs`: no worker is
+   * polling (a query needs one), the run has not had its first workflow task yet, or it is unknown.
+   */
+  async tryProgress(runId: string, timeoutMs = 3_000): Promise<RunProgress | null> {
+    try {
+      return await this.connection.withDeadline(Date.now() + timeoutMs, () => this.progress(runId));
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * The run's events, from `workflow_started` to `workflow_completed` or `workflow_failed`, with
+   * the event names of seed 000 (see {@link RunEvent}). Derived by polling the progress query, so
+   * it works for any run, started by anyone; ends early when `options.signal` aborts.
+   *
+   * @example
+   * for await (const event of client.events(runId)) {
+   *   if (event.type === 'workflow_task_completed') console.log(event.task.label, event.task.usage);
+   * }
+   */
+  events(runId: string, options: RunEventsOptions = {}): AsyncGenerator<RunEvent, void, undefined> {
+    return runEvents(
+      {
+        describeRun: (id) => this.describeRun(id),
+        tryProgress: (id) => this.tryProgress(id),
+        wait: (id) => this.wait(id),
+      },
+      runId,
+      options,
+    );
+  }
+
+  /** A handle on a run started elsewhere (or by {@link WeftClient.start}): result, events, control. */
+  attach(runId: string): WeftRunHandle {
+    return {
+      runId,
+      result: () => this.wait(runId),
+      status: () => this.status(runId),
+      progress: () => this.progress(runId),
+      events: (options) => this.events(runId, options),
+      details: () => this.runDetails(runId),
+      stop: () => this.stop(runId),
+      stopAgent: (agent, reason) => this.stopAgent(runId, agent, reason),
+      pause: () => this.pause(runId),
+      continue: () => this.continue(runId),
+    };
+  }
+
+  /** Starts a run and returns a handle on it. */
+  async startRun(script: CompiledScript, options: StartOptions = {}): Promise<WeftRunHandle> {
+    return this.attach(await this.start(script, options));
+  }
+
+  /**
+   * Runs on this client's task queue, newest first, with agents, tokens and duration (S502).
+   * `filter.taskQueue: null` lists every queue.
+   */
+  async listRuns(filter: RunListFilter = {}): Promise<RunListEntry[]> {
+    return listRuns(
+      { temporal: this.temporal, tryProgress: (id) => this.tryProgress(id, 1_500) },
+      { taskQueue: this.config.taskQueue, ...filter },
+    );
+  }
+
+  /** One run with every agent's full prompt, result, usage and error (S502). */
+  async runDetails(runId: string): Promise<RunDetails> {
+    return runDetails({ temporal: this.temporal, tryProgress: (id) => this.tryProgress(id) }, runId);
+  }
+
+  /**
+   * The last tool call of each running agent, by agent index, read from the agents' heartbeat
+   * details (`{ index, lastTool }`) in the run's pending activities: no history, no query.
+   */
+  async lastToolCalls(runId: string): Promise<Map<number, string>> {
+    const tools = new Map<number, string>();
+    const description = await this.describe(runId);
+    for (const pending of description.raw.pendingActivities ?? []) {
+      const payloads = pending.heartbeatDetails?.payloads as Payload[] | undefined;
+      if (!payloads?.length) continue;
+      try {
+        const [details] = await decodeArrayFromPayloads(this.temporal.options.loadedDataConverter, payloads);
+        const d = details as { index?: unknown; lastTool?: unknown } | undefined;
+        if (typeof d?.index === 'number' && typeof d.lastTool === 'string') tools.set(d.index, d.lastTool);
+      } catch {
+        // Details in another shape are not ours to show.
+      }
+    }
+    return tools;
+  }
+
+  /** The custom search attributes (S503) missing from this namespace; empty when all are there. */
+  async missingSearchAttributes(): Promise<string[]> {
+    const { customAttributes } = await this.connection.operatorService.listSearchAttributes({
+      namespace: this.config.namespace,
+    });
+    return Object.keys(WEFT_SEARCH_ATTRIBUTES).filter((name) => customAttributes?.[name] === undefined);
+  }
+
+  /**
+   * Registers weft's search attributes (S503) on this namespace, for servers other than the
+   * embedded one (which registers them itself). Returns the names it added.
+   */
+  async registerSearchAttributes(): Promise<string[]> {
+    const missing = await this.missingSearchAttributes();
+    if (missing.length === 0) return [];
+    const types: Record<string, number> = {
+      Text: 1,
+      Keyword: 2,
+      Int: 3,
+      Double: 4,
+      Bool: 5,
+      Datetime: 6,
+      KeywordList: 7,
+    };
+    const searchAttributes: Record<string, number> = {};
+    for (const name of missing)
+      searchAttributes[name] = types[WEFT_SEARCH_ATTRIBUTES[name] ?? 'Keyword'] ?? 2;
+    try {
+      await this.connection.operatorService.addSearchAttributes({
+        namespace: this.config.namespace,
+        searchAttributes,
+      });
+    } catch (err) {
+      // A concurrent registration is as good as ours.
+      if ((await this.missingSearchAttributes()).length > 0) throw err;
+    }
+    return missing;
   }
 
   /** Closes the connection. */

@@ -32,7 +32,9 @@ function cyrb53(text: string, seed: number): string {
  * (prompt, schema, model, agentType, isolation) and nothing that only names it (label, phase).
  * Pure code, so the workflow sandbox and the client compute the same key.
  */
-export function agentKey(request: Pick<AgentRequest, 'prompt' | 'schema' | 'model' | 'agentType' | 'isolation'>): string {
+export function agentKey(
+  request: Pick<AgentRequest, 'prompt' | 'schema' | 'model' | 'agentType' | 'isolation'>,
+): string {
   const text = canonicalJson({
     prompt: request.prompt,
     schema: request.schema,

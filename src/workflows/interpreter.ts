@@ -105,7 +105,9 @@ function assertSatisfiableSchema(schema: unknown): asserts schema is JsonSchema 
   }
   const required = Array.isArray(s.required) ? (s.required as unknown[]) : [];
   const properties =
-    typeof s.properties === 'object' && s.properties !== null ? (s.properties as Record<string, unknown>) : {};
+    typeof s.properties === 'object' && s.properties !== null
+      ? (s.properties as Record<string, unknown>)
+      : {};
   if (s.additionalProperties === false) {
     for (const key of required) {
       if (typeof key === 'string' && !(key in properties)) {
@@ -123,7 +125,8 @@ function checkAgentOptions(prompt: unknown, opts: unknown): AgentOptions {
     throw new TypeError('agent(prompt, opts?) needs a non-empty prompt string');
   }
   if (opts === undefined || opts === null) return {};
-  if (typeof opts !== 'object' || Array.isArray(opts)) throw new TypeError('agent() options must be an object');
+  if (typeof opts !== 'object' || Array.isArray(opts))
+    throw new TypeError('agent() options must be an object');
   const o = opts as Record<string, unknown>;
   for (const key of ['label', 'phase', 'model', 'agentType'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'string') {
@@ -207,7 +210,12 @@ class Run {
     try {
       if (options.resumeFrom) await this.loadResumeCache(options.resumeFrom);
       if (options.maxDurationMs !== null) this.startDeadline(options.maxDurationMs);
-      const result = await this.runScript(script, args, { group: null, depth: 0, phase: null, dir: script.dir });
+      const result = await this.runScript(script, args, {
+        group: null,
+        depth: 0,
+        phase: null,
+        dir: script.dir,
+      });
       return this.output(result);
     } catch (err) {
       if (isCancellation(err)) throw err;
@@ -316,7 +324,10 @@ class Run {
   }
 
   private budgetError(): Error {
-    return namedError('BudgetExceededError', `${this.stopReason ?? 'budget spent'}; agent() refuses to start more agents`);
+    return namedError(
+      'BudgetExceededError',
+      `${this.stopReason ?? 'budget spent'}; agent() refuses to start more agents`,
+    );
   }
 
   /** Throws once a budget is spent or the deadline passed (S210). */
@@ -346,7 +357,10 @@ class Run {
       if (budgetTokens !== null) {
         const left = budgetTokens - this.usage.outputTokens;
         const room = left - inFlight.reduce((sum, l) => sum + l.allowance, 0);
-        const want = Math.max(Math.ceil(left / Math.max(1, concurrency)), Math.min(MIN_TOKEN_ALLOWANCE, left));
+        const want = Math.max(
+          Math.ceil(left / Math.max(1, concurrency)),
+          Math.min(MIN_TOKEN_ALLOWANCE, left),
+        );
         if (room >= want) allowance = want;
         else if (inFlight.length === 0) allowance = left;
         else fits = false;
@@ -490,7 +504,8 @@ class Run {
       this.finishAgent(record, neverStarted ? 'skipped' : 'failed', null, `${error.name}: ${error.message}`);
       // Output that never matched the schema, or a schema that can't be used, is the script's
       // problem to handle (S202); any other terminal failure gives null (S203).
-      if (['AgentOutputError', 'SchemaError', 'BudgetExceededError', 'TypeError'].includes(error.name)) throw error;
+      if (['AgentOutputError', 'SchemaError', 'BudgetExceededError', 'TypeError'].includes(error.name))
+        throw error;
       return null;
     } finally {
       this.live.delete(index);
@@ -576,7 +591,11 @@ class Run {
           return await thunk();
         } catch (err) {
           if (this.isRunLevel(err)) throw err;
-          this.logs.push({ at: Date.now(), message: `parallel item ${i} failed: ${describe(err)}`, group: null });
+          this.logs.push({
+            at: Date.now(),
+            message: `parallel item ${i} failed: ${describe(err)}`,
+            group: null,
+          });
           return null;
         }
       }),
@@ -612,11 +631,16 @@ class Run {
 
   private async workflow(ref: unknown, childArgs: unknown, ctx: ScriptContext): Promise<unknown> {
     if (ctx.depth > 0) {
-      throw namedError('LimitError', 'workflow() cannot be called inside a nested workflow: nesting is one level only');
+      throw namedError(
+        'LimitError',
+        'workflow() cannot be called inside a nested workflow: nesting is one level only',
+      );
     }
     const isRef =
       typeof ref === 'string' ||
-      (typeof ref === 'object' && ref !== null && typeof (ref as { scriptPath?: unknown }).scriptPath === 'string');
+      (typeof ref === 'object' &&
+        ref !== null &&
+        typeof (ref as { scriptPath?: unknown }).scriptPath === 'string');
     if (!isRef) throw new TypeError('workflow() needs a saved workflow name or {scriptPath}');
     let child: CompiledScript;
     try {
@@ -629,7 +653,12 @@ class Run {
       throw unwrapActivityFailure(err);
     }
     for (const p of child.meta.phases ?? []) this.notePhase(p.title);
-    return this.runScript(child, childArgs, { group: child.meta.name, depth: ctx.depth + 1, phase: null, dir: child.dir });
+    return this.runScript(child, childArgs, {
+      group: child.meta.name,
+      depth: ctx.depth + 1,
+      phase: null,
+      dir: child.dir,
+    });
   }
 
   progress(state: RunProgress['state']): RunProgress {

@@ -17,7 +17,16 @@ export const SCRIPT_GLOBALS = [
 ] as const;
 
 /** The API object a `export default async function ({ agent, ... })` script receives. */
-export const DEFAULT_EXPORT_API = ['agent', 'parallel', 'pipeline', 'phase', 'log', 'args', 'budget', 'workflow'] as const;
+export const DEFAULT_EXPORT_API = [
+  'agent',
+  'parallel',
+  'pipeline',
+  'phase',
+  'log',
+  'args',
+  'budget',
+  'workflow',
+] as const;
 
 /** The identifier the compiler assigns a script's default export to. Same length as `export default`. */
 export const DEFAULT_EXPORT_BINDING = '__weft_main = ';

@@ -22,7 +22,11 @@ export function uniqueName(prefix: string): string {
 }
 
 /** The environment a CLI process needs to reach the test server and a model server. */
-export function weftEnv(options: { modelUrl?: string; taskQueue: string; extra?: NodeJS.ProcessEnv }): NodeJS.ProcessEnv {
+export function weftEnv(options: {
+  modelUrl?: string;
+  taskQueue: string;
+  extra?: NodeJS.ProcessEnv;
+}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TEMPORAL_ADDRESS: temporalAddress(),

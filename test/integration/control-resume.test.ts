@@ -17,7 +17,9 @@ let client: WeftClient;
 
 before(async () => {
   model = await startMockModel();
-  client = await WeftClient.connect({ config: { ...loadConfig(), address: process.env.TEMPORAL_ADDRESS ?? null } });
+  client = await WeftClient.connect({
+    config: { ...loadConfig(), address: process.env.TEMPORAL_ADDRESS ?? null },
+  });
 });
 after(async () => {
   await client?.close();
@@ -49,7 +51,11 @@ function startWorker(queue: string): ChildProcess {
   });
 }
 
-async function until<T>(probe: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> {
+async function until<T>(
+  probe: () => Promise<T | null | undefined | false>,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe().catch(() => null);
@@ -63,14 +69,25 @@ describe('resume after an edit', () => {
   test('S305 only the edited agent and its data-flow dependents re-run, across a pipeline and a fan-out', async () => {
     const queue = uniqueName('resume');
     const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
-    const first = await runWeft(['run', path.join(DURABLE, 'resume-v1.js'), '--json', '--id', `${queue}-v1`, '--concurrency', '4'], { env });
+    const first = await runWeft(
+      ['run', path.join(DURABLE, 'resume-v1.js'), '--json', '--id', `${queue}-v1`, '--concurrency', '4'],
+      { env },
+    );
     assert.equal(first.code, 0, first.stderr);
     assert.equal((first.json as RunJson).agents, 13);
 
     // Same script, same args: every completed agent is a cache hit and the model is never asked.
     const before = model.requests.length;
     const same = await runWeft(
-      ['run', path.join(DURABLE, 'resume-v1.js'), '--json', '--id', `${queue}-same`, '--resume-from', `${queue}-v1`],
+      [
+        'run',
+        path.join(DURABLE, 'resume-v1.js'),
+        '--json',
+        '--id',
+        `${queue}-same`,
+        '--resume-from',
+        `${queue}-v1`,
+      ],
       { env },
     );
     assert.equal(same.code, 0, same.stderr);
@@ -83,7 +100,17 @@ describe('resume after an edit', () => {
     // Edited script: beta's finder changed, checks reordered and relabelled.
     const mark = model.requests.length;
     const edited = await runWeft(
-      ['run', path.join(DURABLE, 'resume-v2.js'), '--json', '--id', `${queue}-v2`, '--resume-from', `${queue}-v1`, '--concurrency', '4'],
+      [
+        'run',
+        path.join(DURABLE, 'resume-v2.js'),
+        '--json',
+        '--id',
+        `${queue}-v2`,
+        '--resume-from',
+        `${queue}-v1`,
+        '--concurrency',
+        '4',
+      ],
       { env },
     );
     assert.equal(edited.code, 0, edited.stderr);
@@ -94,8 +121,22 @@ describe('resume after an edit', () => {
     assert.equal(editedJson.agents, 3);
     const records = (await output(`${queue}-v2`)).records;
     assert.deepEqual(
-      records.filter((r) => r.cached).map((r) => r.label).sort(),
-      ['find:alpha', 'find:delta', 'find:gamma', 'sum:alpha', 'sum:delta', 'sum:gamma', 'verify-alpha', 'verify-beta', 'verify-delta', 'verify-gamma'].sort(),
+      records
+        .filter((r) => r.cached)
+        .map((r) => r.label)
+        .sort(),
+      [
+        'find:alpha',
+        'find:delta',
+        'find:gamma',
+        'sum:alpha',
+        'sum:delta',
+        'sum:gamma',
+        'verify-alpha',
+        'verify-beta',
+        'verify-delta',
+        'verify-gamma',
+      ].sort(),
     );
     assert.ok(records.filter((r) => r.cached).every((r) => r.status === 'cached'));
   });
@@ -104,7 +145,19 @@ describe('resume after an edit', () => {
     const queue = uniqueName('chain');
     const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
     const run = (id: string, from?: string) =>
-      runWeft(['run', path.join(DURABLE, 'resume-v1.js'), '--json', '--id', id, '--concurrency', '4', ...(from ? ['--resume-from', from] : [])], { env });
+      runWeft(
+        [
+          'run',
+          path.join(DURABLE, 'resume-v1.js'),
+          '--json',
+          '--id',
+          id,
+          '--concurrency',
+          '4',
+          ...(from ? ['--resume-from', from] : []),
+        ],
+        { env },
+      );
     assert.equal((await run(`${queue}-a`)).code, 0);
     assert.equal((await run(`${queue}-b`, `${queue}-a`)).code, 0);
     const mark = model.requests.length;
@@ -117,28 +170,48 @@ describe('resume after an edit', () => {
   test('S305 resuming an unknown run, a running run, or a run with nothing is a clear error and starts nothing', async () => {
     const queue = uniqueName('resume-bad');
     const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
-    const unknown = await runWeft(['run', path.join(DURABLE, 'resume-v1.js'), '--resume-from', 'no-such-run-xyz', '--id', `${queue}-u`], { env });
+    const unknown = await runWeft(
+      ['run', path.join(DURABLE, 'resume-v1.js'), '--resume-from', 'no-such-run-xyz', '--id', `${queue}-u`],
+      { env },
+    );
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr.trim(), /^weft: no run with id no-such-run-xyz$/);
     await assert.rejects(client.temporal.workflow.getHandle(`${queue}-u`).describe(), /not found/i);
 
     // A run that is still going: started with no worker on its queue, so it cannot finish.
-    const pending = await runWeft(['start', path.join(DURABLE, 'slow-fanout.js'), '--json', '--id', `${queue}-p`], { env });
+    const pending = await runWeft(
+      ['start', path.join(DURABLE, 'slow-fanout.js'), '--json', '--id', `${queue}-p`],
+      { env },
+    );
     assert.equal(pending.code, 0, pending.stderr);
-    const running = await runWeft(['run', path.join(DURABLE, 'resume-v1.js'), '--resume-from', `${queue}-p`], { env });
+    const running = await runWeft(
+      ['run', path.join(DURABLE, 'resume-v1.js'), '--resume-from', `${queue}-p`],
+      { env },
+    );
     assert.equal(running.code, 2);
     assert.match(running.stderr, /still running/);
     await client.temporal.workflow.getHandle(`${queue}-p`).terminate('test cleanup');
 
     // A finished run whose every agent failed has nothing to offer.
     const failing = await runWeft(
-      ['run', path.join(ROOT, 'test', 'fixtures', 'scripts', 'api-failing-agent.js'), '--json', '--id', `${queue}-f`],
+      [
+        'run',
+        path.join(ROOT, 'test', 'fixtures', 'scripts', 'api-failing-agent.js'),
+        '--json',
+        '--id',
+        `${queue}-f`,
+      ],
       { env },
     );
     assert.equal(failing.code, 0, failing.stderr);
-    const nothing = await runWeft(['run', path.join(DURABLE, 'resume-v1.js'), '--resume-from', `${queue}-f`], { env });
+    const nothing = await runWeft(
+      ['run', path.join(DURABLE, 'resume-v1.js'), '--resume-from', `${queue}-f`],
+      { env },
+    );
     assert.equal(nothing.code, 0, 'the failing fixture did complete one agent');
-    const empty = await runWeft(['run', path.join(DURABLE, 'resume-v1.js'), '--resume-from', `${queue}-p`], { env });
+    const empty = await runWeft(['run', path.join(DURABLE, 'resume-v1.js'), '--resume-from', `${queue}-p`], {
+      env,
+    });
     assert.equal(empty.code, 2);
     assert.match(empty.stderr, /has no completed agents to resume from/);
   });
@@ -150,10 +223,23 @@ describe('control', () => {
     const id = `${queue}-run`;
     const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
     const pending = runWeft(
-      ['run', path.join(DURABLE, 'slow-fanout.js'), '--json', '--id', id, '--concurrency', '3', '--args', '{"latency": 60000, "tag": "stop"}'],
+      [
+        'run',
+        path.join(DURABLE, 'slow-fanout.js'),
+        '--json',
+        '--id',
+        id,
+        '--concurrency',
+        '3',
+        '--args',
+        '{"latency": 60000, "tag": "stop"}',
+      ],
       { env },
     );
-    await until(async () => (await client.progress(id)).agents.filter((a) => a.status === 'running').length === 3, '3 running agents');
+    await until(
+      async () => (await client.progress(id)).agents.filter((a) => a.status === 'running').length === 3,
+      '3 running agents',
+    );
     const stop = await runWeft(['stop', id], { env });
     assert.equal(stop.code, 0, stop.stderr);
     const res = await pending;
@@ -168,10 +254,23 @@ describe('control', () => {
     const id = `${queue}-run`;
     const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
     const pending = runWeft(
-      ['run', path.join(DURABLE, 'slow-fanout.js'), '--json', '--id', id, '--concurrency', '2', '--args', '{"n": 6, "latency": 3000, "tag": "pause"}'],
+      [
+        'run',
+        path.join(DURABLE, 'slow-fanout.js'),
+        '--json',
+        '--id',
+        id,
+        '--concurrency',
+        '2',
+        '--args',
+        '{"n": 6, "latency": 3000, "tag": "pause"}',
+      ],
       { env },
     );
-    await until(async () => (await client.progress(id)).agents.some((a) => a.status === 'running'), 'a running agent');
+    await until(
+      async () => (await client.progress(id)).agents.some((a) => a.status === 'running'),
+      'a running agent',
+    );
     assert.equal((await runWeft(['pause', id], { env })).code, 0);
     // Running agents finish; then nothing new starts while paused.
     const drained = await until(async () => {
@@ -208,7 +307,19 @@ describe('budgets', () => {
     const queue = uniqueName('deadline');
     const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
     const res = await runWeft(
-      ['run', path.join(DURABLE, 'slow-fanout.js'), '--json', '--id', `${queue}-r`, '--concurrency', '2', '--max-duration', '1500ms', '--args', '{"n": 8, "latency": 1000, "tag": "deadline"}'],
+      [
+        'run',
+        path.join(DURABLE, 'slow-fanout.js'),
+        '--json',
+        '--id',
+        `${queue}-r`,
+        '--concurrency',
+        '2',
+        '--max-duration',
+        '1500ms',
+        '--args',
+        '{"n": 8, "latency": 1000, "tag": "deadline"}',
+      ],
       { env },
     );
     assert.equal(res.code, 0, res.stderr);
@@ -225,7 +336,16 @@ describe('worker pool', () => {
   test('S302 weft start returns at once; a separate weft worker executes the run; weft wait prints the summary', async () => {
     const queue = uniqueName('start');
     const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
-    const started = await runWeft(['start', path.join(DURABLE, 'slow-fanout.js'), '--json', '--args', '{"n": 2, "latency": 10, "tag": "bg"}'], { env });
+    const started = await runWeft(
+      [
+        'start',
+        path.join(DURABLE, 'slow-fanout.js'),
+        '--json',
+        '--args',
+        '{"n": 2, "latency": 10, "tag": "bg"}',
+      ],
+      { env },
+    );
     assert.equal(started.code, 0, started.stderr);
     const { runId } = started.json as { runId: string };
     assert.match(runId, /^slow-fanout-/);
@@ -246,7 +366,19 @@ describe('budget admission', () => {
     const queue = uniqueName('admission');
     const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
     const res = await runWeft(
-      ['run', path.join(DURABLE, 'budget-fanout.js'), '--json', '--id', `${queue}-r`, '--concurrency', '8', '--budget', '2000', '--args', `"${queue}"`],
+      [
+        'run',
+        path.join(DURABLE, 'budget-fanout.js'),
+        '--json',
+        '--id',
+        `${queue}-r`,
+        '--concurrency',
+        '8',
+        '--budget',
+        '2000',
+        '--args',
+        `"${queue}"`,
+      ],
       { env },
     );
     assert.equal(res.code, 0, res.stderr);
@@ -259,6 +391,7 @@ describe('budget admission', () => {
     // Every request the model saw asked for no more than what was left of the budget.
     const asked = model.requests.filter((r) => r.prompt.includes(queue));
     assert.ok(asked.length >= out.result.done);
-    for (const r of asked) assert.ok(r.maxTokens !== null && r.maxTokens <= 2000, `max_tokens ${r.maxTokens}`);
+    for (const r of asked)
+      assert.ok(r.maxTokens !== null && r.maxTokens <= 2000, `max_tokens ${r.maxTokens}`);
   });
 });

@@ -23,7 +23,10 @@ describe('replay of recorded histories', () => {
   test('S307 there is a recorded history for every example', () => {
     const examples = readdirSync(path.join(ROOT, 'examples')).filter((f) => f.endsWith('.js'));
     for (const example of examples) {
-      assert.ok(files.includes(`example-${path.basename(example, '.js')}.pb`), `no recorded history for ${example}`);
+      assert.ok(
+        files.includes(`example-${path.basename(example, '.js')}.pb`),
+        `no recorded history for ${example}`,
+      );
     }
   });
 
@@ -68,7 +71,10 @@ describe('weft replay', () => {
   test('S307 weft replay <runId> replays a finished run from the server and reports success', async () => {
     const queue = uniqueName('replay');
     const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
-    const ran = await runWeft(['run', path.join(FIXTURES, 'api-pipeline.js'), '--json', '--id', queue, '--concurrency', '3'], { env });
+    const ran = await runWeft(
+      ['run', path.join(FIXTURES, 'api-pipeline.js'), '--json', '--id', queue, '--concurrency', '3'],
+      { env },
+    );
     assert.equal(ran.code, 0, ran.stderr);
     const replay = await runWeft(['replay', queue, '--json'], { env });
     assert.equal(replay.code, 0, replay.stderr);

@@ -16,7 +16,9 @@ let client: WeftClient;
 
 before(async () => {
   model = await startMockModel();
-  client = await WeftClient.connect({ config: { ...loadConfig(), address: process.env.TEMPORAL_ADDRESS ?? null } });
+  client = await WeftClient.connect({
+    config: { ...loadConfig(), address: process.env.TEMPORAL_ADDRESS ?? null },
+  });
 });
 after(async () => {
   await client?.close();
@@ -33,7 +35,11 @@ interface RunJson {
 }
 
 /** Runs a fixture through `weft run --json` on its own task queue and workflow id. */
-async function run(fixture: string, extra: string[] = [], cwd?: string): Promise<CliResult & { out: RunJson }> {
+async function run(
+  fixture: string,
+  extra: string[] = [],
+  cwd?: string,
+): Promise<CliResult & { out: RunJson }> {
   const name = uniqueName(path.basename(fixture, '.js'));
   const file = path.isAbsolute(fixture) ? fixture : path.join(FIXTURES, fixture);
   const res = await runWeft(['run', file, '--json', '--id', name, ...extra], {
@@ -111,7 +117,10 @@ describe('script API on a real server', () => {
   test('S202 schema: valid object, invalid twice then valid, prose then StructuredOutput, never valid throws', async () => {
     const { code, out, stderr } = await run('api-schema.js');
     assert.equal(code, 0, stderr);
-    const result = out.result as Record<string, { title?: string; score?: number; name?: string; message?: string }>;
+    const result = out.result as Record<
+      string,
+      { title?: string; score?: number; name?: string; message?: string }
+    >;
     assert.deepEqual(result.valid, { title: 't', score: 7 });
     assert.equal(typeof result.retried?.title, 'string');
     assert.equal(typeof result.prose?.score, 'number');
@@ -150,9 +159,12 @@ describe('script API on a real server', () => {
 
   test('S203 S306 stopping one agent mid-run makes its agent() give null', async () => {
     const id = uniqueName('stop-agent');
-    const pending = runWeft(['run', path.join(FIXTURES, 'api-stop-agent.js'), '--json', '--id', id, '--concurrency', '2'], {
-      env: weftEnv({ modelUrl: model.url, taskQueue: id }),
-    });
+    const pending = runWeft(
+      ['run', path.join(FIXTURES, 'api-stop-agent.js'), '--json', '--id', id, '--concurrency', '2'],
+      {
+        env: weftEnv({ modelUrl: model.url, taskQueue: id }),
+      },
+    );
     // Wait until the hanging agent is actually running, then stop it by label.
     for (let i = 0; i < 200; i++) {
       const progress = await client.progress(id).catch(() => null);
@@ -213,7 +225,10 @@ describe('script API on a real server', () => {
     const fastStage2 = records.find((a) => a.label === 's2:fast');
     const slowStage1 = records.find((a) => a.label === 's1:slow');
     assert.ok(fastStage2?.endedAt && slowStage1?.endedAt);
-    assert.ok(fastStage2.endedAt < slowStage1.endedAt, 'fast item finished stage 2 while slow was still in stage 1');
+    assert.ok(
+      fastStage2.endedAt < slowStage1.endedAt,
+      'fast item finished stage 2 while slow was still in stage 1',
+    );
   });
 
   test('S208 S209 S210 phases match meta, unlisted titles get a group, log lines, args verbatim, budget without target', async () => {
@@ -244,7 +259,11 @@ describe('script API on a real server', () => {
   test('S210 budget: spent() counts output tokens, remaining() = total - spent, agent() throws once spent >= total', async () => {
     const { code, out, stderr } = await run('api-budget.js', ['--budget', '100']);
     assert.equal(code, 0, stderr);
-    const r = out.result as { total: number; seen: Array<{ spent: number; remaining: number }>; error: string };
+    const r = out.result as {
+      total: number;
+      seen: Array<{ spent: number; remaining: number }>;
+      error: string;
+    };
     assert.equal(r.total, 100);
     assert.deepEqual(r.seen, [
       { spent: 40, remaining: 60 },
@@ -258,8 +277,15 @@ describe('script API on a real server', () => {
   test('S211 workflow() runs a saved workflow by name and a scriptPath inline; errors throw; nesting is one level', async () => {
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'weft-nested-'));
     mkdirSync(path.join(cwd, '.weft', 'workflows'), { recursive: true });
-    copyFileSync(path.join(FIXTURES, 'child', 'child-a.js'), path.join(cwd, '.weft', 'workflows', 'saved-child.js'));
-    const { code, out, stderr } = await run(path.join(FIXTURES, 'api-nested.js'), ['--cwd', cwd, '--budget', '1000'], ROOT);
+    copyFileSync(
+      path.join(FIXTURES, 'child', 'child-a.js'),
+      path.join(cwd, '.weft', 'workflows', 'saved-child.js'),
+    );
+    const { code, out, stderr } = await run(
+      path.join(FIXTURES, 'api-nested.js'),
+      ['--cwd', cwd, '--budget', '1000'],
+      ROOT,
+    );
     assert.equal(code, 0, stderr);
     const r = out.result as {
       byPath: { text: string; args: unknown };
@@ -319,7 +345,10 @@ describe('script API on a real server', () => {
   });
 
   test('S102 seed 004 audit-and-verify runs unchanged in its export default form', async () => {
-    const { code, out, stderr } = await run(path.join(ROOT, 'examples', 'audit-and-verify.js'), ['--concurrency', '4']);
+    const { code, out, stderr } = await run(path.join(ROOT, 'examples', 'audit-and-verify.js'), [
+      '--concurrency',
+      '4',
+    ]);
     assert.equal(code, 0, stderr);
     assert.ok(Array.isArray(out.result));
     for (const v of out.result as unknown as Array<{ isReal: boolean; reason: string }>) {
@@ -328,7 +357,10 @@ describe('script API on a real server', () => {
     }
     const records = (await output(out.runId)).records;
     assert.deepEqual(
-      records.filter((a) => a.phase === 'Review').map((a) => a.label).sort(),
+      records
+        .filter((a) => a.phase === 'Review')
+        .map((a) => a.label)
+        .sort(),
       ['data-integrity', 'performance', 'security'],
     );
   });

@@ -15,7 +15,11 @@ const NOT_YET_BUILT = new Set(['S601', 'S602', 'S603', 'S701', 'S702', 'S703']);
 function testNames(): string {
   const dirs = ['unit', 'integration'].map((d) => path.join(ROOT, 'test', d));
   return dirs
-    .flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).map((f) => path.join(dir, f)))
+    .flatMap((dir) =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.test.ts'))
+        .map((f) => path.join(dir, f)),
+    )
     .map((file) => readFileSync(file, 'utf8'))
     .join('\n');
 }
@@ -32,12 +36,16 @@ function testedIds(source: string): Set<string> {
   return ids;
 }
 
-void test('every SPEC.md item has a test whose name starts with its ID', { skip: !existsSync(SPEC) && 'no ../shared/SPEC.md beside the repository' }, () => {
-  const specIds = [...readFileSync(SPEC, 'utf8').matchAll(/^- (S\d{3})\b/gm)].map((m) => m[1] as string);
-  assert.ok(specIds.length > 40, 'SPEC.md lists its items');
-  const tested = testedIds(testNames());
-  const missing = specIds.filter((id) => !tested.has(id) && !NOT_YET_BUILT.has(id));
-  assert.deepEqual(missing, [], `spec items without a test: ${missing.join(' ')}`);
-  const stale = [...NOT_YET_BUILT].filter((id) => tested.has(id));
-  assert.deepEqual(stale, [], `now tested, remove from NOT_YET_BUILT: ${stale.join(' ')}`);
-});
+void test(
+  'every SPEC.md item has a test whose name starts with its ID',
+  { skip: !existsSync(SPEC) && 'no ../shared/SPEC.md beside the repository' },
+  () => {
+    const specIds = [...readFileSync(SPEC, 'utf8').matchAll(/^- (S\d{3})\b/gm)].map((m) => m[1] as string);
+    assert.ok(specIds.length > 40, 'SPEC.md lists its items');
+    const tested = testedIds(testNames());
+    const missing = specIds.filter((id) => !tested.has(id) && !NOT_YET_BUILT.has(id));
+    assert.deepEqual(missing, [], `spec items without a test: ${missing.join(' ')}`);
+    const stale = [...NOT_YET_BUILT].filter((id) => tested.has(id));
+    assert.deepEqual(stale, [], `now tested, remove from NOT_YET_BUILT: ${stale.join(' ')}`);
+  },
+);

@@ -34,7 +34,8 @@ export function registerControlCommands(program: Command, ctx: CommandContext): 
         }
         const target = /^\d+$/.test(flags.agent) ? Number(flags.agent) : flags.agent;
         const matched = await client.stopAgent(runId, target, flags.reason);
-        if (matched === 0) throw new ConfigError(`run ${runId} has no queued or running agent "${flags.agent}"`);
+        if (matched === 0)
+          throw new ConfigError(`run ${runId} has no queued or running agent "${flags.agent}"`);
         stderr(`run ${runId}: stopped ${matched} agent${matched === 1 ? '' : 's'} matching "${flags.agent}"`);
       });
       ctx.setCode(EXIT.completed);
@@ -79,7 +80,8 @@ export function registerControlCommands(program: Command, ctx: CommandContext): 
         );
       }
       if (flags.json) printJson(report);
-      else if (report.ok) stderr(`replay ok: ${report.workflowId}, ${report.events} events in ${report.durationMs} ms`);
+      else if (report.ok)
+        stderr(`replay ok: ${report.workflowId}, ${report.events} events in ${report.durationMs} ms`);
       else stderr(`replay FAILED for ${report.workflowId}: ${report.error}`);
       ctx.setCode(report.ok ? EXIT.completed : EXIT.notCompleted);
     });

@@ -8,6 +8,7 @@ import { createWeftWorker } from '../../worker';
 import type { WeftWorker } from '../../worker';
 import { EXIT, printJson, stderr } from '../command-context';
 import type { CommandContext } from '../command-context';
+import { printDryRun } from '../dry-run-report';
 import {
   addRunFlags,
   followProgress,
@@ -40,11 +41,14 @@ async function runScript(target: string, flags: RunFlags, activityDeps?: Activit
     }
     const runId = await client.start(script, startOptions(flags, cwd));
     stderr(`run ${runId} started (${script.meta.name})`);
-    if (client.uiUrl) stderr(`  Web UI: ${client.uiUrl}/namespaces/${client.config.namespace}/workflows/${runId}`);
+    if (client.uiUrl)
+      stderr(`  Web UI: ${client.uiUrl}/namespaces/${client.config.namespace}/workflows/${runId}`);
     const stopFollowing = followProgress(client, runId);
     const summary = await client.wait(runId);
-    await stopFollowing();
-    return printSummary(summary, flags.json ?? false);
+    await stopFollowing(summary);
+    return flags.dryRun
+      ? printDryRun(summary, flags.json ?? false)
+      : printSummary(summary, flags.json ?? false);
   } finally {
     await worker?.shutdown();
     await client.close();
@@ -70,7 +74,7 @@ async function waitForRun(runId: string, flags: { json?: boolean }): Promise<num
   try {
     const stopFollowing = flags.json ? null : followProgress(client, runId);
     const summary = await client.wait(runId);
-    await stopFollowing?.();
+    await stopFollowing?.(summary);
     return printSummary(summary, flags.json ?? false);
   } finally {
     await client.close();

@@ -17,7 +17,10 @@ export function registerServerCommands(program: Command, ctx: CommandContext): v
     .action(async (flags: { json?: boolean }) => {
       const info = await ensureDevServer({ stateDir: loadConfig().stateDir });
       if (flags.json) printJson(info);
-      else stderr(`Temporal dev server on ${info.address}${info.uiUrl ? `, Web UI ${info.uiUrl}` : ''} (pid ${info.pid})`);
+      else
+        stderr(
+          `Temporal dev server on ${info.address}${info.uiUrl ? `, Web UI ${info.uiUrl}` : ''} (pid ${info.pid})`,
+        );
       ctx.setCode(EXIT.completed);
     });
   server

@@ -17,7 +17,9 @@ async function runWorker(flags: { maxAgents?: number }): Promise<number> {
     taskQueue: config.taskQueue,
     ...(flags.maxAgents === undefined ? {} : { maxConcurrentAgents: flags.maxAgents }),
   });
-  stderr(`weft worker polling task queue "${config.taskQueue}" on ${address} (namespace ${config.namespace})`);
+  stderr(
+    `weft worker polling task queue "${config.taskQueue}" on ${address} (namespace ${config.namespace})`,
+  );
   await worker.run();
   return EXIT.completed;
 }
