@@ -286,7 +286,14 @@ async function temporalAnswers(
   if (!(await tcpAccepts(portOf(address), timeoutMs))) return false;
   let connection: Connection | undefined;
   try {
-    connection = await Connection.connect({ address, connectTimeout: timeoutMs, interceptors: [] });
+    connection = await Connection.connect({
+      address,
+      connectTimeout: timeoutMs,
+      interceptors: [],
+      // grpc-js shares sockets through a global pool that outlives close(); a private pool makes
+      // close() really hang up, so probes leave no connection open to whatever holds the port.
+      channelArgs: { 'grpc.use_local_subchannel_pool': 1 },
+    });
     const conn = connection;
     const deadline = Date.now() + timeoutMs;
     // connect() already calls getSystemInfo but forgives UNIMPLEMENTED, which any gRPC server says.
@@ -333,7 +340,11 @@ async function reconcile(address: string, opts: DevServerOptions): Promise<void>
     for (const namespace of namespaces) {
       const known = await connection.workflowService.describeNamespace({ namespace }).then(
         () => true,
-        () => false,
+        (err: unknown) => {
+          // gRPC NOT_FOUND (5); anything else is a real failure, not a reason to register.
+          if (typeof err === 'object' && err !== null && 'code' in err && err.code === 5) return false;
+          throw err;
+        },
       );
       if (!known) {
         type Retention = Parameters<
@@ -344,7 +355,20 @@ async function reconcile(address: string, opts: DevServerOptions): Promise<void>
           // protobufjs encodes a plain number into an int64 field; Long exists only in the typings.
           workflowExecutionRetentionPeriod: { seconds: 24 * 60 * 60 } as unknown as Retention,
         });
-        await waitFor(() => temporalAnswers(address, namespace), 15_000);
+        // describeNamespace reads the database, but most calls go through the front end's namespace
+        // cache, which learns of a new namespace only on its next refresh (a few seconds).
+        const usable = await waitFor(
+          () =>
+            connection.workflowService.countWorkflowExecutions({ namespace }).then(
+              () => true,
+              () => false,
+            ),
+          30_000,
+        );
+        if (!usable)
+          throw new ConfigError(
+            `namespace ${namespace} was registered but did not become usable within 30 s`,
+          );
       }
       if (wanted.length === 0) continue;
       const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
@@ -379,7 +403,7 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
 
 async function logTail(logFile: string, fromOffset: number, lines = 20): Promise<string> {
   try {
-    const text = (await fsp.readFile(logFile, 'utf8')).slice(fromOffset);
+    const text = (await fsp.readFile(logFile)).subarray(fromOffset).toString('utf8');
     const tail = text.trimEnd().split('\n').slice(-lines).join('\n');
     return tail === '' ? '(the log is empty)' : tail;
   } catch {
