@@ -1,43 +1,112 @@
+import { RunEventDiffer } from '../client/run-events';
+import type { RunEvent, RunEventEnd } from '../client/run-events';
 import type { AgentRecord, RunProgress } from '../types';
+import { formatCost, formatDuration, formatTokens } from './live-view';
 
 /** Where progress lines go; stderr in the CLI so stdout stays clean for `--json`. */
 export type LineSink = (line: string) => void;
 
-function tokens(n: number): string {
-  return n >= 10_000 ? `${Math.round(n / 1000)}k` : String(n);
-}
-
 function seconds(record: AgentRecord): string {
   if (record.startedAt === null || record.endedAt === null) return '';
-  return ` ${((record.endedAt - record.startedAt) / 1000).toFixed(1)}s`;
+  return `, ${formatDuration(record.endedAt - record.startedAt)}`;
+}
+
+function where(phase: { key: string }): string {
+  return `[${phase.key}] `;
+}
+
+/** One plain line for an event, or null for events the plain view leaves out. */
+export function formatEvent(event: RunEvent): string | null {
+  switch (event.type) {
+    case 'workflow_started':
+      return null;
+    case 'workflow_phase_started': {
+      const { phase } = event;
+      return `▸ ${phase.key}${phase.detail ? ` — ${phase.detail}` : ''}${phase.model ? ` [${phase.model}]` : ''}`;
+    }
+    case 'workflow_task_started':
+      return `  … ${where(event.phase)}${event.task.label}`;
+    case 'workflow_task_completed': {
+      const { task } = event;
+      if (task.status === 'skipped')
+        return `  - ${where(event.phase)}${task.label}: ${task.error ?? 'skipped'}`;
+      return `  ✓ ${where(event.phase)}${task.label} (${formatTokens(task.usage.outputTokens)} out${seconds(task)})`;
+    }
+    case 'workflow_task_failed':
+      return `  ✗ ${where(event.phase)}${event.task.label}: ${event.task.error ?? 'failed'}`;
+    case 'workflow_task_skipped':
+      return `  ↺ ${where(event.phase)}${event.task.label} (cached from the resumed run)`;
+    case 'workflow_phase_completed': {
+      const t = event.totals;
+      const parts = [`${t.completed + t.cached}/${t.agents} done`];
+      if (t.failed) parts.push(`${t.failed} failed`);
+      if (t.skipped) parts.push(`${t.skipped} skipped`);
+      parts.push(`${formatTokens(t.usage.outputTokens)} out`, formatCost(t.costUsd));
+      return `▪ ${event.phase.key}: ${parts.join(', ')}`;
+    }
+    case 'workflow_log':
+      return `  » ${event.log.group ? `[${event.log.group}] ` : ''}${event.log.message}`;
+    case 'workflow_completed':
+    case 'workflow_failed':
+      return null;
+  }
 }
 
 /**
- * Prints a run's progress as plain lines: each agent's start and end, and narrator lines. It diffs
- * successive snapshots from the progress query, so it can attach to any run at any time.
+ * Prints a run's progress as plain lines when stderr is not a terminal (S501): phase starts and
+ * ends, each agent's start and end, and narrator lines. It diffs successive snapshots from the
+ * progress query, so it can attach to any run at any time.
  */
 export class ProgressPrinter {
-  private readonly seen = new Map<number, AgentRecord['status']>();
-  private logsShown = 0;
+  private readonly differ: RunEventDiffer;
 
-  constructor(private readonly sink: LineSink) {}
+  constructor(
+    private readonly sink: LineSink,
+    runId = '',
+  ) {
+    this.differ = new RunEventDiffer(runId);
+  }
 
-  update(progress: RunProgress): void {
-    for (const line of progress.logs.slice(this.logsShown)) {
-      this.sink(`  » ${line.group ? `[${line.group}] ` : ''}${line.message}`);
+  /** Prints what changed since the last snapshot. */
+  update(progress: Pick<RunProgress, 'agents' | 'logs'> & Partial<RunProgress>): void {
+    this.print(this.differ.update(progress));
+  }
+
+  /** Prints the completion of the phases still open when the run ended. */
+  finish(end: RunEventEnd, agents: AgentRecord[]): void {
+    this.print(this.differ.finish(end, agents, Date.now()));
+  }
+
+  private print(events: RunEvent[]): void {
+    for (const event of events) {
+      const line = formatEvent(event);
+      if (line !== null) this.sink(line);
     }
-    this.logsShown = progress.logs.length;
-    for (const agent of progress.agents) {
-      const before = this.seen.get(agent.index);
-      if (before === agent.status) continue;
-      this.seen.set(agent.index, agent.status);
-      const where = [agent.group, agent.phase].filter(Boolean).join(' › ');
-      const name = `${where ? `[${where}] ` : ''}${agent.label}`;
-      if (agent.status === 'running') this.sink(`  … ${name}`);
-      else if (agent.status === 'completed' || agent.status === 'cached') {
-        this.sink(`  ✓ ${name} (${tokens(agent.usage.outputTokens)} out${seconds(agent)})${agent.status === 'cached' ? ' cached' : ''}`);
-      } else if (agent.status === 'failed') this.sink(`  ✗ ${name}: ${agent.error ?? 'failed'}`);
-      else if (agent.status === 'skipped') this.sink(`  - ${name}: ${agent.error ?? 'skipped'}`);
-    }
+  }
+}
+
+/** More agents than this in one run gives a warning (S505); `weft run --dry-run` reports the count before any spend. */
+export const MANY_AGENTS = 25;
+
+/**
+ * Watches successive progress snapshots and returns a warning, once, when the run has scheduled
+ * more than {@link MANY_AGENTS} agents.
+ */
+export class AgentCountWarning {
+  private warned = false;
+
+  constructor(
+    private readonly runId: string,
+    private readonly threshold = MANY_AGENTS,
+  ) {}
+
+  /** The warning line the first time the count passes the threshold, else null. */
+  check(progress: Pick<RunProgress, 'agents'>): string | null {
+    if (this.warned || progress.agents.length <= this.threshold) return null;
+    this.warned = true;
+    return (
+      `weft: warning: run ${this.runId} has scheduled ${progress.agents.length} agents (more than ${this.threshold}); ` +
+      `each one spends tokens. Stop it with \`weft stop ${this.runId}\`, or estimate first with --dry-run`
+    );
   }
 }

@@ -6,10 +6,17 @@ import { compileScriptFile } from '../compiler/compile-script';
 import { resolveWorkflowRef } from '../compiler/saved-workflows';
 import { BUNDLED_WORKFLOWS_DIR, loadConfig } from '../config';
 import { ConfigError } from '../errors';
-import type { CompiledScript } from '../types';
+import type { CompiledScript, RunProgress } from '../types';
 import { EXIT, printJson, stderr } from './command-context';
-import { parseArgsOption, parseDuration, parsePositiveInt, parsePositiveNumber, parseTokenBudget } from './parse-options';
-import { ProgressPrinter } from './progress-printer';
+import {
+  parseArgsOption,
+  parseDuration,
+  parsePositiveInt,
+  parsePositiveNumber,
+  parseTokenBudget,
+} from './parse-options';
+import { LiveView } from './live-view';
+import { AgentCountWarning, ProgressPrinter } from './progress-printer';
 
 /** Flags shared by `weft run` and `weft start`. */
 export interface RunFlags {
@@ -31,7 +38,8 @@ export interface RunFlags {
 
 /** Resolves `<script.js|saved-name>` to a compiled script; refusals are ScriptErrors (S105). */
 export async function loadTarget(target: string, cwd: string): Promise<CompiledScript> {
-  const looksLikeFile = target.endsWith('.js') || target.includes('/') || existsSync(path.resolve(cwd, target));
+  const looksLikeFile =
+    target.endsWith('.js') || target.includes('/') || existsSync(path.resolve(cwd, target));
   if (looksLikeFile) return compileScriptFile(path.resolve(cwd, target));
   const file = await resolveWorkflowRef(target, {
     cwd,
@@ -91,28 +99,83 @@ export function printSummary(summary: RunSummary, json: boolean): number {
   return summary.status === 'completed' ? EXIT.completed : EXIT.notCompleted;
 }
 
-/** Polls a run's progress query and prints changes until the returned stop function is called. */
-export function followProgress(client: WeftClient, runId: string, intervalMs = 500): () => Promise<void> {
-  const printer = new ProgressPrinter(stderr);
+/** Ends `followProgress`; give it the run's summary so the last frame shows the final records. */
+export type StopFollowing = (summary?: RunSummary) => Promise<void>;
+
+/** The final snapshot of a run from its output, on top of the last live one (which has the phases). */
+function finalSnapshot(last: RunProgress | null, summary: RunSummary | undefined): RunProgress | null {
+  const output = summary?.output;
+  if (!output || !last) return last;
+  return {
+    ...last,
+    state: summary.status === 'completed' ? 'completed' : 'failed',
+    agents: output.records,
+    logs: output.logs,
+    usage: output.usage,
+    costUsd: output.costUsd,
+  };
+}
+
+/**
+ * Follows a run's progress query until the returned stop function is called (S501): on a terminal,
+ * a live tree redrawn in place; otherwise plain lines. Warns once when the run schedules more than
+ * 25 agents (S505). Queries are cheap and are not recorded in the run's history.
+ */
+export function followProgress(client: WeftClient, runId: string, intervalMs = 500): StopFollowing {
+  const warning = new AgentCountWarning(runId);
+  const tty =
+    Boolean(process.stderr.isTTY) && process.env.TERM !== 'dumb' && !process.env.WEFT_PLAIN_PROGRESS;
+  const printer = tty ? null : new ProgressPrinter(stderr, runId);
+  let view: LiveView | null = null;
+  let last: RunProgress | null = null;
   let stopped = false;
+  let wake = (): void => {};
+  const show = (progress: RunProgress): void => {
+    last = progress;
+    const line = warning.check(progress);
+    if (line !== null) {
+      if (view) view.note(line);
+      else stderr(line);
+    }
+    if (view) view.update(progress);
+    else printer?.update(progress);
+  };
   const loop = (async () => {
-    while (!stopped) {
-      try {
-        printer.update(await client.progress(runId));
-      } catch {
-        // The first query can race the first workflow task; the next poll catches up.
-      }
-      await new Promise((r) => setTimeout(r, intervalMs));
+    if (tty) view = await LiveView.create(process.stderr, runId).catch(() => null);
+    for (let poll = 0; !stopped; poll++) {
+      const progress = await client.tryProgress(runId, 2_000);
+      if (stopped) break;
+      // Tool calls live in the agents' heartbeats: a describe call, so only every few polls.
+      if (view && poll % 4 === 0) view.setLastTools(await client.lastToolCalls(runId).catch(() => new Map()));
+      if (progress) show(progress);
+      else view?.render();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, intervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
   })();
-  return async () => {
+  return async (summary?: RunSummary) => {
     stopped = true;
+    wake();
     await loop;
-    try {
-      printer.update(await client.progress(runId));
-    } catch {
-      // A finished run whose worker has stopped cannot answer queries; the summary follows anyway.
+    // A finished run whose worker has stopped cannot answer queries; its output has the records.
+    const final = summary?.output
+      ? finalSnapshot(last, summary)
+      : ((await client.tryProgress(runId, 2_000)) ?? last);
+    if (final) {
+      const line = warning.check(final);
+      if (line !== null) stderr(line);
     }
+    if (view) {
+      view.done(final ?? undefined, summary?.status);
+      return;
+    }
+    if (final) printer?.update(final);
+    if (summary) printer?.finish(summary, final?.agents ?? []);
   };
 }
 
@@ -132,14 +195,22 @@ export function addRunFlags(command: Command): Command {
     .option('--args <json|@file>', "the script's args: JSON, or @path to a JSON file", parseArgsOption)
     .option('--concurrency <n>', 'agents running at once (default min(16, cores-2))', parsePositiveInt)
     .option('--budget <tokens>', 'hard ceiling on output tokens, e.g. 500k', parseTokenBudget)
-    .option('--max-cost <usd>', 'hard ceiling on estimated spend in US dollars, e.g. 2.50', parsePositiveNumber)
+    .option(
+      '--max-cost <usd>',
+      'hard ceiling on estimated spend in US dollars, e.g. 2.50',
+      parsePositiveNumber,
+    )
     .option('--max-duration <duration>', 'stop admitting agents after this long, e.g. 30m', parseDuration)
     .option('--resume-from <runId>', "serve matching agent calls from a finished run's completed agents")
     .option('--model <model>', 'default model for agents that name none')
     .option('--cwd <dir>', "the agents' working directory (default: the current one)")
     .option('--dry-run', 'answer every agent from the built-in model: no network, no key, no spend')
     .option('--max-turns <n>', 'model round trips per agent (default 50)', parsePositiveInt)
-    .option('--agent-timeout <duration>', 'longest one agent may run, e.g. 90s, 20m (default 30m)', parseDuration)
+    .option(
+      '--agent-timeout <duration>',
+      'longest one agent may run, e.g. 90s, 20m (default 30m)',
+      parseDuration,
+    )
     .option('--id <runId>', 'workflow id to use instead of a generated one')
     .option('--json', 'print one JSON object on stdout');
 }

@@ -86,6 +86,19 @@ export function isSettled(agent: Pick<AgentRecord, 'status'>): boolean {
   return TERMINAL.has(agent.status);
 }
 
+const TIE_ORDER: Record<RunEventType, number> = {
+  workflow_started: 0,
+  workflow_task_completed: 1,
+  workflow_task_failed: 1,
+  workflow_task_skipped: 1,
+  workflow_phase_completed: 2,
+  workflow_log: 3,
+  workflow_phase_started: 4,
+  workflow_task_started: 5,
+  workflow_completed: 6,
+  workflow_failed: 6,
+};
+
 /** What the differ needs of a snapshot; a run's final output carries only agents and logs. */
 export type RunSnapshot = Pick<RunProgress, 'agents' | 'logs'> & Partial<RunProgress>;
 
@@ -122,10 +135,9 @@ export class RunEventDiffer {
   update(snapshot: RunSnapshot): RunEvent[] {
     if (this.finished) return [];
     if (snapshot.phases) this.declared = snapshot.phases;
-    const events: Array<RunEvent & { seq: number }> = [];
-    let seq = 0;
+    const events: Array<{ event: RunEvent; seq: number; rank: number }> = [];
     const push = (event: RunEvent): void => {
-      events.push({ ...event, seq: seq++ });
+      events.push({ event, seq: events.length, rank: TIE_ORDER[event.type] });
     };
     if (!this.started && snapshot.name !== undefined) {
       for (const e of this.start(snapshot.name, snapshot.startedAt ?? firstTime(snapshot.agents))) push(e);
@@ -144,25 +156,35 @@ export class RunEventDiffer {
       const phase = this.phaseOf(agent);
       this.agentStatus.set(agent.index, agent.status);
       const state = this.phases.get(phase.key);
-      if (!state || !state.open) {
+      const opening = !state || !state.open ? events.length : null;
+      if (opening !== null) {
         this.phases.set(phase.key, { phase, lastIndex: agent.index, open: true });
-        push({ type: 'workflow_phase_started', runId: this.runId, at: agent.startedAt ?? agent.endedAt ?? 0, phase });
-      } else {
+        push({ type: 'workflow_phase_started', runId: this.runId, at: 0, phase });
+      } else if (state) {
         state.lastIndex = Math.max(state.lastIndex, agent.index);
       }
       const task = { ...agent };
       const startedAt = agent.startedAt ?? agent.endedAt ?? 0;
+      const endedAt = agent.endedAt ?? startedAt;
+      const base = { runId: this.runId, task, phase };
       if (agent.status === 'cached') {
-        push({ type: 'workflow_task_skipped', runId: this.runId, at: agent.endedAt ?? startedAt, task, phase });
-        continue;
+        push({ type: 'workflow_task_skipped', at: endedAt, ...base });
+      } else {
+        if (before !== 'running' && agent.startedAt !== null) {
+          push({ type: 'workflow_task_started', at: startedAt, ...base });
+        }
+        if (agent.status === 'completed' || agent.status === 'skipped') {
+          push({ type: 'workflow_task_completed', at: endedAt, ...base });
+        } else if (agent.status === 'failed') {
+          push({ type: 'workflow_task_failed', at: endedAt, ...base });
+        }
       }
-      if (before !== 'running' && agent.startedAt !== null) {
-        push({ type: 'workflow_task_started', runId: this.runId, at: startedAt, task, phase });
-      }
-      if (agent.status === 'completed' || agent.status === 'skipped') {
-        push({ type: 'workflow_task_completed', runId: this.runId, at: agent.endedAt ?? startedAt, task, phase });
-      } else if (agent.status === 'failed') {
-        push({ type: 'workflow_task_failed', runId: this.runId, at: agent.endedAt ?? startedAt, task, phase });
+      // A phase opens right before the agent that opened it, whatever that agent's first event is.
+      const opener = opening === null ? undefined : events[opening];
+      const first = opening === null ? undefined : events[opening + 1];
+      if (opener && first) {
+        opener.rank = first.rank;
+        opener.event = { ...opener.event, at: first.event.at };
       }
     }
 
@@ -177,8 +199,10 @@ export class RunEventDiffer {
       push(this.phaseCompleted(state, members));
     }
 
-    events.sort((a, b) => a.at - b.at || a.seq - b.seq);
-    return events.map(({ seq: _seq, ...event }) => event as RunEvent);
+    // Several things share one workflow-clock time when they happen in one workflow task: an agent
+    // ends, the script logs, its phase ends and the next agents start. Tell them apart in that order.
+    events.sort((a, b) => a.event.at - b.event.at || a.rank - b.rank || a.seq - b.seq);
+    return events.map((e) => e.event);
   }
 
   /**
@@ -191,7 +215,12 @@ export class RunEventDiffer {
     for (const [key, state] of this.phases) {
       if (!state.open) continue;
       state.open = false;
-      events.push(this.phaseCompleted(state, agents.filter((a) => phaseKey(a) === key)));
+      events.push(
+        this.phaseCompleted(
+          state,
+          agents.filter((a) => phaseKey(a) === key),
+        ),
+      );
     }
     this.finished = true;
     events.push({
@@ -254,7 +283,7 @@ export interface RunEventSource {
   /** The run's progress, or null when the query cannot be answered right now. */
   tryProgress(runId: string): Promise<RunProgress | null>;
   /** Resolves when the run has ended. */
-  waitForEnd(runId: string): Promise<RunEventEnd>;
+  wait(runId: string): Promise<RunEventEnd>;
 }
 
 /** Options of `WeftClient.events()`. */
@@ -295,7 +324,7 @@ export async function* runEvents(
   yield* differ.start(info.name, info.startedAt);
 
   let ended: { end: RunEventEnd } | { error: unknown } | null = null;
-  const ending = source.waitForEnd(runId).then(
+  const ending = source.wait(runId).then(
     (end) => (ended = { end }),
     (error: unknown) => (ended = { error }),
   );
@@ -320,4 +349,41 @@ export async function* runEvents(
   if (final) yield* differ.update(final);
   const endAt = info.startedAt + end.durationMs;
   yield* differ.finish(end, final?.agents ?? [], endAt);
+}
+
+/** Cuts a tool input down to what fits beside an agent in the live view. */
+function toolInputSummary(input: unknown): string {
+  if (input === null || typeof input !== 'object') return '';
+  const fields = input as Record<string, unknown>;
+  // The field people recognise a call by, in Claude Code's tool shapes.
+  for (const key of ['command', 'file_path', 'path', 'pattern', 'url', 'query']) {
+    const value = fields[key];
+    if (typeof value === 'string') return value.replace(/\s+/g, ' ').slice(0, 80);
+  }
+  return JSON.stringify(input).slice(0, 80);
+}
+
+/**
+ * The last tool call an agent made, from its activity's heartbeat details: an explicit
+ * `lastTool` string, else the last `tool_use` block of the conversation the agent checkpoints
+ * (`messages`). Returns the agent's index with it; null when the details name no agent or no tool.
+ */
+export function lastToolFromHeartbeat(details: unknown): { index: number; tool: string } | null {
+  if (details === null || typeof details !== 'object') return null;
+  const d = details as { index?: unknown; lastTool?: unknown; messages?: unknown };
+  if (typeof d.index !== 'number') return null;
+  if (typeof d.lastTool === 'string' && d.lastTool !== '') return { index: d.index, tool: d.lastTool };
+  if (!Array.isArray(d.messages)) return null;
+  for (let i = d.messages.length - 1; i >= 0; i--) {
+    const message = d.messages[i] as { role?: unknown; content?: unknown } | undefined;
+    if (message?.role !== 'assistant' || !Array.isArray(message.content)) continue;
+    const uses = (message.content as Array<{ type?: unknown; name?: unknown; input?: unknown }>).filter(
+      (b) => b?.type === 'tool_use' && typeof b.name === 'string' && b.name !== 'StructuredOutput',
+    );
+    const last = uses.at(-1);
+    if (!last) continue;
+    const summary = toolInputSummary(last.input);
+    return { index: d.index, tool: summary ? `${String(last.name)} ${summary}` : String(last.name) };
+  }
+  return null;
 }

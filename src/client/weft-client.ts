@@ -20,7 +20,7 @@ import type { CompiledScript, RunInput, RunOptions, RunOutput, RunProgress, Toke
 import type { Payload } from '@temporalio/common';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { WEFT_SEARCH_ATTRIBUTES } from '../search-attributes';
-import { runEvents } from './run-events';
+import { lastToolFromHeartbeat, runEvents } from './run-events';
 import type { RunEvent, RunEventsOptions } from './run-events';
 import { listRuns, runDetails } from './run-views';
 import type { RunDetails, RunListEntry, RunListFilter } from './run-views';
@@ -361,7 +361,7 @@ export class WeftClient {
 
   /**
    * The last tool call of each running agent, by agent index, read from the agents' heartbeat
-   * details (`{ index, lastTool }`) in the run's pending activities: no history, no query.
+   * details in the run's pending activities (see `lastToolFromHeartbeat`): no history, no query.
    */
   async lastToolCalls(runId: string): Promise<Map<number, string>> {
     const tools = new Map<number, string>();
@@ -371,8 +371,8 @@ export class WeftClient {
       if (!payloads?.length) continue;
       try {
         const [details] = await decodeArrayFromPayloads(this.temporal.options.loadedDataConverter, payloads);
-        const d = details as { index?: unknown; lastTool?: unknown } | undefined;
-        if (typeof d?.index === 'number' && typeof d.lastTool === 'string') tools.set(d.index, d.lastTool);
+        const last = lastToolFromHeartbeat(details);
+        if (last) tools.set(last.index, last.tool);
       } catch {
         // Details in another shape are not ours to show.
       }

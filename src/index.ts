@@ -1,0 +1,123 @@
+/**
+ * weft's public API for programs: start, attach to, watch and stop runs of workflow scripts on
+ * Temporal, host workers, and test against a local model. The CLI is built on the same pieces.
+ *
+ * Everything exported here is supported; modules imported by deeper paths are internals and may
+ * change without notice.
+ *
+ * @example
+ * ```ts
+ * import { WeftClient, compileScriptFile } from 'weft';
+ *
+ * const client = await WeftClient.connect();
+ * const run = await client.startRun(await compileScriptFile('review.js'), { args: { files: ['a.ts'] } });
+ * for await (const event of run.events()) {
+ *   if (event.type === 'workflow_task_completed') console.log(event.task.label, event.task.usage);
+ * }
+ * console.log((await run.result()).result);
+ * await client.close();
+ * ```
+ *
+ * @packageDocumentation
+ */
+
+// ---- The client: start, attach, result, stop, views and events ----
+export { WeftClient } from './client/weft-client';
+export type {
+  ConnectOptions,
+  RunStatus,
+  RunSummary,
+  StartOptions,
+  WeftRunHandle,
+} from './client/weft-client';
+export { NO_PHASE, RunEventDiffer, lastToolFromHeartbeat, phaseKey, runEvents } from './client/run-events';
+export type {
+  RunEvent,
+  RunEventEnd,
+  RunEventPhase,
+  RunEventPhaseTotals,
+  RunEventSource,
+  RunEventType,
+  RunEventsOptions,
+  RunSnapshot,
+} from './client/run-events';
+export { RUN_STATUSES, buildListQuery } from './client/run-views';
+export type {
+  AgentDetails,
+  RunDetails,
+  RunListEntry,
+  RunListFilter,
+  RunStatusName,
+} from './client/run-views';
+
+// ---- Scripts ----
+export { compileScript, compileScriptFile } from './compiler/compile-script';
+export { listSavedWorkflows, resolveWorkflowRef, savedWorkflowDirs } from './compiler/saved-workflows';
+export type {
+  BrokenWorkflow,
+  SavedWorkflow,
+  SavedWorkflowDir,
+  SavedWorkflowOptions,
+  WorkflowOrigin,
+} from './compiler/saved-workflows';
+
+// ---- Hosting workers ----
+export { createWeftWorker } from './worker';
+export type { WeftWorker, WeftWorkerOptions } from './worker';
+export { createActivities } from './activities/create-activities';
+export type { ActivityDeps } from './activities/create-activities';
+export { costOf, priceFor } from './activities/pricing';
+
+// ---- Configuration and the embedded server ----
+export { DEFAULT_MODEL, MAX_AGENTS, defaultConcurrency, loadConfig } from './config';
+export type { WeftConfig } from './config';
+export { ensureDevServer, stopDevServer } from './dev-server/dev-server';
+export type { DevServerInfo, DevServerOptions } from './dev-server/dev-server';
+export {
+  WEFT_AGENTS,
+  WEFT_COST_USD,
+  WEFT_DRY_RUN,
+  WEFT_FAILED_AGENTS,
+  WEFT_OUTPUT_TOKENS,
+  WEFT_PHASE,
+  WEFT_SEARCH_ATTRIBUTES,
+  WEFT_SEARCH_ATTRIBUTE_KEYS,
+} from './search-attributes';
+export type { SearchAttributeTypeLabel } from './search-attributes';
+
+// ---- Testing: a local Anthropic-compatible model ----
+export { startMockModel } from './mock-model/server';
+export type { FaultRule, MockModel, MockModelOptions, MockRequestLog } from './mock-model/server';
+
+// ---- Errors: each class name is also the Temporal failure type ----
+export {
+  AgentError,
+  AgentOutputError,
+  BudgetExceededError,
+  ConfigError,
+  LimitError,
+  SchemaError,
+  ScriptError,
+  WeftError,
+} from './errors';
+export type { ValidationIssue } from './errors';
+
+// ---- Shared types ----
+export type {
+  AgentOptions,
+  AgentRecord,
+  AgentResult,
+  AgentStatus,
+  CompiledScript,
+  JsonSchema,
+  LogLine,
+  PhaseSpec,
+  RunInput,
+  RunOptions,
+  RunOutput,
+  RunProgress,
+  ScriptForm,
+  ScriptMeta,
+  TokenUsage,
+  WorktreeReport,
+} from './types';
