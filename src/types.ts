@@ -69,6 +69,11 @@ export interface RunOptions {
   maxCostUsd: number | null;
   /** Hard ceiling on the run's wall time; agents still running then are stopped. */
   maxDurationMs: number | null;
+  /**
+   * Publish weft's search attributes (S503). Set only when the namespace has them registered:
+   * upserting an unknown attribute would fail the workflow task.
+   */
+  searchAttributes?: boolean;
 }
 
 /** What `weft run` and `weft start` send as the workflow's single argument. */
@@ -100,6 +105,12 @@ export interface AgentRequest {
   schema: JsonSchema | null;
   /** Model requested by the script or the run; null means the worker's default. */
   model: string | null;
+  /**
+   * The model the script itself named in `opts.model`, null when it named none. It decides
+   * whether an agent type's model applies: `opts.model` beats the type's model, which beats the
+   * run's default (S403). When absent (an older workflow), `model` is taken as explicit.
+   */
+  explicitModel?: string | null;
   agentType: string | null;
   isolation: 'worktree' | null;
   cwd: string;
@@ -138,6 +149,12 @@ export interface AgentResult {
   schemaAttempts: number;
   durationMs: number;
   worktree: WorktreeReport | null;
+  /** Model requests made, retried ones included (S404, S406). */
+  modelCalls?: number;
+  /** Which Temporal attempt of the activity produced this result: 1, or more after a lost worker (S406). */
+  activityAttempt?: number;
+  /** Model turns a retried attempt took over from the previous attempt's checkpoint; 0 when none (S405). */
+  resumedTurns?: number;
 }
 
 /** Where an agent stands, as the progress views show it. */

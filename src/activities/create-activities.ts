@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import Anthropic from '@anthropic-ai/sdk';
 import { Context } from '@temporalio/activity';
@@ -5,10 +6,23 @@ import { ApplicationFailure } from '@temporalio/common';
 import { compileScriptFile } from '../compiler/compile-script';
 import { resolveWorkflowRef } from '../compiler/saved-workflows';
 import { BUNDLED_WORKFLOWS_DIR, DEFAULT_MODEL } from '../config';
-import { AgentOutputError, ConfigError, WeftError } from '../errors';
-import type { AgentActivities, AgentRequest, AgentResult, CompiledScript, LoadWorkflowRequest } from '../types';
-import { runAgentLoop } from './agent/run-agent';
+import { AgentError, AgentOutputError, ConfigError, WeftError } from '../errors';
+import type {
+  AgentActivities,
+  AgentRequest,
+  AgentResult,
+  CompiledScript,
+  LoadWorkflowRequest,
+} from '../types';
+import type { AgentDefinition } from './agent/agent-types';
+import { findAgentType } from './agent/agent-types';
+import type { AgentCheckpoint } from './agent/checkpoint';
+import { readCheckpoint } from './agent/checkpoint';
 import { dryRunAgent } from './agent/dry-run';
+import { runAgentLoop } from './agent/run-agent';
+import type { AgentWorktree } from './agent/worktree';
+import { createWorktree, finishWorktree, reopenWorktree } from './agent/worktree';
+import { selectTools } from './tools/registry';
 
 /** Interval of the agent activity's background heartbeat; well under the workflow's 15 s timeout. */
 const HEARTBEAT_EVERY_MS = 3_000;
@@ -17,12 +31,39 @@ const HEARTBEAT_EVERY_MS = 3_000;
 export interface ActivityDeps {
   /** Builds the model client; called per agent so credentials can rotate. Defaults to env settings. */
   anthropic?: () => Anthropic;
-  /** Model for agents that name none. */
+  /** Model for agents that name none; defaults to `WEFT_MODEL`, then weft's default model. */
   defaultModel?: string;
-  /** Home folder for personal saved workflows and agent definitions. */
+  /** Home folder for personal saved workflows and agent definitions; defaults to `WEFT_HOME`, then ~. */
   home?: string;
   /** Folder of bundled workflows. */
   bundledWorkflowsDir?: string;
+  /** Retries of one model call on rate limits, overload and 5xx before the agent fails (S404). */
+  maxModelRetries?: number;
+  /** First backoff between model retries, doubled per retry, when the server names no wait. */
+  retryBaseMs?: number;
+  /** Largest checkpoint carried in heartbeat details (S405). */
+  checkpointMaxBytes?: number;
+}
+
+/**
+ * The model an agent runs on (S204, S403): the script's `opts.model`, else its agent type's model,
+ * else the run's default, else the worker's.
+ */
+export function resolveModel(
+  request: AgentRequest,
+  definition: AgentDefinition | null,
+  fallback: string,
+): string {
+  const explicit = request.explicitModel === undefined ? request.model : request.explicitModel;
+  return explicit ?? definition?.model ?? request.model ?? fallback;
+}
+
+async function workingDir(dir: string): Promise<string> {
+  const real = await fs.realpath(dir).catch(() => null);
+  const stat = real ? await fs.stat(real).catch(() => null) : null;
+  if (!real || !stat?.isDirectory())
+    throw new ConfigError(`the agents' working directory ${dir} does not exist`);
+  return real;
 }
 
 /** An Anthropic client configured from `ANTHROPIC_API_KEY` and `ANTHROPIC_BASE_URL`. */
@@ -40,12 +81,14 @@ export function anthropicFromEnv(env: NodeJS.ProcessEnv = process.env): Anthropi
  */
 export function toFailure(err: unknown): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
-  const spent = err as { usage?: unknown; costUsd?: unknown };
+  const spent = err as { usage?: unknown; costUsd?: unknown; worktree?: unknown; modelCalls?: unknown };
   const details = [
     {
       usage: spent.usage ?? null,
       costUsd: spent.costUsd ?? null,
       issues: err instanceof AgentOutputError ? err.issues : null,
+      worktree: spent.worktree ?? null,
+      modelCalls: spent.modelCalls ?? null,
     },
   ];
   if (err instanceof WeftError) {
@@ -58,41 +101,108 @@ export function toFailure(err: unknown): ApplicationFailure {
     });
   }
   const e = err instanceof Error ? err : new Error(String(err));
-  return ApplicationFailure.create({ type: e.name, message: e.message, nonRetryable: false, details, cause: e });
+  return ApplicationFailure.create({
+    type: e.name,
+    message: e.message,
+    nonRetryable: false,
+    details,
+    cause: e,
+  });
 }
 
 /** Builds the activities a weft worker registers. Tests pass clients pointed at local servers. */
 export function createActivities(deps: ActivityDeps = {}): AgentActivities {
   const makeClient = deps.anthropic ?? (() => anthropicFromEnv());
-  const defaultModel = deps.defaultModel ?? DEFAULT_MODEL;
-  const home = deps.home ?? os.homedir();
+  const defaultModel = deps.defaultModel ?? (process.env.WEFT_MODEL?.trim() || DEFAULT_MODEL);
+  const home = deps.home ?? (process.env.WEFT_HOME?.trim() || os.homedir());
   const bundledDir = deps.bundledWorkflowsDir ?? BUNDLED_WORKFLOWS_DIR;
 
   return {
     async runAgent(request: AgentRequest): Promise<AgentResult> {
       const ctx = Context.current();
-      const model = request.model ?? defaultModel;
+      // A retried attempt finds the last checkpoint of the one before it (S405).
+      const resume = readCheckpoint(ctx.info.heartbeatDetails);
+      // Beats re-send the latest checkpoint, so a beat never erases the one the server holds.
+      let details: AgentCheckpoint | undefined = resume ?? undefined;
+      const heartbeat = (d?: AgentCheckpoint): void => {
+        if (d !== undefined) details = d;
+        ctx.heartbeat(details);
+      };
       // A model call can stream for minutes; beat on a timer too, so only a dead worker misses one.
-      let details: unknown = undefined;
       const beat = setInterval(() => ctx.heartbeat(details), HEARTBEAT_EVERY_MS);
+      const deadline = agentDeadline(ctx.info.startToCloseTimeoutMs, resume?.startedAt ?? Date.now());
+      const signal = AbortSignal.any([ctx.cancellationSignal, deadline.signal]);
+      let worktree: AgentWorktree | null = null;
       try {
-        if (request.dryRun) return dryRunAgent(request, model);
-        return await runAgentLoop(request, {
+        if (request.dryRun) return dryRunAgent(request, request.model ?? defaultModel);
+        const definition = request.agentType
+          ? await findAgentType(request.agentType, { cwd: request.cwd, home })
+          : null;
+        const model = resolveModel(request, definition, defaultModel);
+        // A restricted list never removes StructuredOutput: the loop adds it for schema agents (S403).
+        const { tools } = selectTools(definition?.tools ?? null);
+        let checkpoint = resume;
+        if (request.isolation === 'worktree') {
+          const saved = resume?.worktree ? await reopenWorktree(resume.worktree) : null;
+          worktree =
+            saved ??
+            (await createWorktree({
+              cwd: request.cwd,
+              runId: request.runId,
+              index: request.index,
+              label: request.label,
+            }));
+          // A conversation about files in a worktree that is gone (another machine) cannot go on.
+          if (checkpoint && !saved) checkpoint = { ...checkpoint, messages: null };
+          heartbeat({ ...(checkpoint ?? emptyCheckpoint(model)), worktree });
+        }
+        const cwd = await workingDir(worktree?.cwd ?? request.cwd);
+        const result = await runAgentLoop(request, {
           client: makeClient(),
           model,
-          heartbeat: (d) => {
-            if (d !== undefined) details = d;
-            ctx.heartbeat(details);
-          },
-          signal: ctx.cancellationSignal,
-          sleep: (ms) => ctx.sleep(ms),
+          heartbeat,
+          signal,
+          sleep: (ms) => sleepUnless(ms, signal),
+          tools,
+          cwd,
+          instructions: definition?.systemPrompt ?? null,
+          resume: checkpoint,
+          worktree,
+          ...(deps.maxModelRetries === undefined ? {} : { maxModelRetries: deps.maxModelRetries }),
+          ...(deps.retryBaseMs === undefined ? {} : { retryBaseMs: deps.retryBaseMs }),
+          ...(deps.checkpointMaxBytes === undefined ? {} : { checkpointMaxBytes: deps.checkpointMaxBytes }),
         });
-      } catch (err) {
+        result.activityAttempt = ctx.info.attempt;
+        if (worktree) result.worktree = await finishWorktree(worktree);
+        return result;
+      } catch (caught) {
+        const cancelled = ctx.cancellationSignal.aborted;
+        let err = caught;
+        if (!cancelled && deadline.signal.aborted) {
+          // Ran out of time: a failure of the agent, not of the worker, so not one to retry.
+          const spent = caught as { usage?: unknown; costUsd?: unknown; modelCalls?: unknown };
+          err = Object.assign(
+            new AgentError(
+              `agent "${request.label}" timed out after ${formatSeconds(ctx.info.startToCloseTimeoutMs)} (--agent-timeout)`,
+              { cause: caught },
+            ),
+            { usage: spent.usage, costUsd: spent.costUsd, modelCalls: spent.modelCalls },
+          );
+        }
+        // A final failure settles the worktree; one Temporal will retry keeps it for the retry.
+        if (worktree && (cancelled || (err instanceof WeftError && !err.retryable))) {
+          const kept = await finishWorktree(worktree).catch(() => ({
+            path: worktree?.path,
+            branch: worktree?.branch,
+          }));
+          if (err instanceof Error) Object.assign(err, { worktree: kept });
+        }
         // A cancelled agent completes as cancelled, not as a failure to retry.
-        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
+        if (cancelled) throw ctx.cancellationSignal.reason ?? err;
         throw toFailure(err);
       } finally {
         clearInterval(beat);
+        deadline.clear();
       }
     },
 
@@ -109,5 +219,59 @@ export function createActivities(deps: ActivityDeps = {}): AgentActivities {
         throw toFailure(err);
       }
     },
+  };
+}
+
+/**
+ * The per-agent timeout (S405) is the activity's start-to-close timeout. The agent ends itself a
+ * little before Temporal would, so that it fails once and for all instead of being retried, and
+ * counts from its first attempt, so an agent resumed after a lost worker gets no fresh allowance.
+ */
+function agentDeadline(limitMs: number, startedAt: number): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  if (!(limitMs > 0)) return { signal: controller.signal, clear: () => {} };
+  const margin = Math.min(1_000, limitMs / 10);
+  const left = Math.min(limitMs - margin, startedAt + limitMs - margin - Date.now());
+  const timer = setTimeout(() => controller.abort(new Error('agent timeout')), Math.max(0, left));
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** A wait between model retries that ends early, with the signal's reason, on cancel or timeout. */
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** A checkpoint with nothing done yet, to carry a new worktree before the first turn. */
+function emptyCheckpoint(model: string): AgentCheckpoint {
+  return {
+    v: 1,
+    startedAt: Date.now(),
+    model,
+    turns: 0,
+    modelCalls: 0,
+    usage: { inputTokens: 0, outputTokens: 0 },
+    costUsd: 0,
+    schemaAttempts: 0,
+    lastIssues: [],
+    messages: null,
+    worktree: null,
   };
 }

@@ -4,10 +4,13 @@ import { AgentError } from '../errors';
 /** HTTP statuses that a later attempt can get past (S404). */
 const RETRYABLE_STATUS = new Set([408, 409, 429, 500, 502, 503, 504, 529]);
 
+/** Error types of an error event inside a stream (no HTTP status) that a later attempt can get past. */
+const RETRYABLE_TYPES = new Set(['overloaded_error', 'api_error', 'rate_limit_error', 'timeout_error']);
+
 /** How a failed model call should be handled. */
 export interface ModelFailure {
   retryable: boolean;
-  /** Server-requested wait before the next attempt, from `retry-after`. */
+  /** Server-requested wait before the next attempt, from `retry-after-ms` or `retry-after`. */
   retryAfterMs: number | null;
   error: AgentError;
 }
@@ -21,13 +24,38 @@ export function classifyModelError(err: unknown): ModelFailure {
       error: new AgentError(`model API unreachable: ${err.message}`, { retryable: true, cause: err }),
     };
   }
-  if (err instanceof Anthropic.APIError) {
-    const status = err.status ?? 0;
+  if (err instanceof Anthropic.APIError && err.status !== undefined) {
+    const status = err.status;
     const retryable = RETRYABLE_STATUS.has(status) || status >= 500;
     return {
       retryable,
       retryAfterMs: retryAfterMs(err.headers),
-      error: new AgentError(`model API error ${status}: ${apiMessage(err)}`, { status, retryable, cause: err }),
+      error: new AgentError(`model API error ${status}: ${apiMessage(err)}`, {
+        status,
+        retryable,
+        cause: err,
+      }),
+    };
+  }
+  if (err instanceof Anthropic.APIError) {
+    // An error event in the middle of a stream: no status, only the error's type.
+    const type = (err.error as { error?: { type?: string } } | undefined)?.error?.type ?? '';
+    const retryable = RETRYABLE_TYPES.has(type);
+    return {
+      retryable,
+      retryAfterMs: null,
+      error: new AgentError(`model API error${type ? ` (${type})` : ''}: ${apiMessage(err)}`, {
+        retryable,
+        cause: err,
+      }),
+    };
+  }
+  if (err instanceof Anthropic.AnthropicError) {
+    // The SDK's own errors outside an HTTP answer: a stream cut off or garbled on the way.
+    return {
+      retryable: true,
+      retryAfterMs: null,
+      error: new AgentError(`model stream failed: ${err.message}`, { retryable: true, cause: err }),
     };
   }
   const message = err instanceof Error ? err.message : String(err);
@@ -41,10 +69,10 @@ function apiMessage(err: InstanceType<typeof Anthropic.APIError>): string {
 
 function retryAfterMs(headers: Headers | undefined): number | null {
   const raw = headers?.get('retry-after-ms') ?? null;
-  if (raw !== null && Number.isFinite(Number(raw))) return Number(raw);
+  if (raw !== null && raw.trim() !== '' && Number.isFinite(Number(raw))) return Math.max(0, Number(raw));
   const seconds = headers?.get('retry-after') ?? null;
-  if (seconds === null) return null;
-  if (Number.isFinite(Number(seconds))) return Number(seconds) * 1000;
+  if (seconds === null || seconds.trim() === '') return null;
+  if (Number.isFinite(Number(seconds))) return Math.max(0, Number(seconds) * 1000);
   const at = Date.parse(seconds);
   return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
 }
