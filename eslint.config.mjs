@@ -48,7 +48,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(?!@temporalio/workflow$|\\./).*',
+              regex: '^(?!@temporalio/workflow$|\\./|\\.\\./search-attributes$).*',
               allowTypeImports: true,
               message:
                 'workflow code runs in the Temporal sandbox: import only @temporalio/workflow and local workflow files',

@@ -40,7 +40,8 @@ if (!env.TEMPORAL_ADDRESS) {
   const port = await freePort();
   const uiPort = await freePort();
   const started = Date.now();
-  const info = await startDevServer({ stateDir, port, uiPort });
+  const { WEFT_SEARCH_ATTRIBUTES } = require(path.join(root, 'dist/search-attributes.js'));
+  const info = await startDevServer({ stateDir, port, uiPort, searchAttributes: WEFT_SEARCH_ATTRIBUTES });
   console.error(`test dev server on ${info.address}, Web UI ${info.uiUrl} (${Date.now() - started} ms)`);
   env.TEMPORAL_ADDRESS = info.address;
   env.WEFT_TEST_UI_URL = info.uiUrl ?? '';

@@ -172,7 +172,10 @@ export interface AgentRecord {
   prompt: string;
   usage: TokenUsage;
   costUsd: number;
+  /** Activity attempts: more than 1 when a lost worker or a timeout made Temporal retry it (S406). */
   attempts: number;
+  /** StructuredOutput answers the model gave before one validated (S202). */
+  schemaAttempts: number;
   /** Workflow-clock milliseconds since the epoch. */
   startedAt: number | null;
   endedAt: number | null;

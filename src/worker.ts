@@ -64,6 +64,9 @@ export async function createWeftWorker(options: WeftWorkerOptions): Promise<Weft
     taskQueue: options.taskQueue,
     activities,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentAgents ?? 200,
+    // Heartbeats carry cancellation back to an agent and its checkpoint to the server; the default
+    // throttle (0.8 x the 15 s timeout) would delay a stop, and lose progress on a crash, by ~12 s.
+    maxHeartbeatThrottleInterval: '2 seconds',
     dataConverter,
     ...workflowCode(),
     ...options.workerOptions,

@@ -38,6 +38,7 @@ export interface RunFlags {
 
 /** Resolves `<script.js|saved-name>` to a compiled script; refusals are ScriptErrors (S105). */
 export async function loadTarget(target: string, cwd: string): Promise<CompiledScript> {
+  refuseInsideAgent();
   const looksLikeFile =
     target.endsWith('.js') || target.includes('/') || existsSync(path.resolve(cwd, target));
   if (looksLikeFile) return compileScriptFile(path.resolve(cwd, target));
@@ -48,6 +49,16 @@ export async function loadTarget(target: string, cwd: string): Promise<CompiledS
     callerDir: null,
   });
   return compileScriptFile(file);
+}
+
+/**
+ * Agents run non-interactively and may not start workflows (S402). Their Bash tool marks its
+ * environment with WEFT_AGENT=1, so a `weft run` an agent tries is refused before it compiles.
+ */
+export function refuseInsideAgent(env: NodeJS.ProcessEnv = process.env): void {
+  if (env.WEFT_AGENT === '1') {
+    throw new ConfigError('agents cannot start workflows: weft run/start is refused inside an agent (WEFT_AGENT=1)');
+  }
 }
 
 /** Maps CLI flags to the client's start options. */

@@ -19,7 +19,7 @@ import { continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from '../
 import type { CompiledScript, RunInput, RunOptions, RunOutput, RunProgress, TokenUsage } from '../types';
 import type { Payload } from '@temporalio/common';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
-import { WEFT_SEARCH_ATTRIBUTES } from '../search-attributes';
+import { WEFT_AGENTS, WEFT_DRY_RUN, WEFT_OUTPUT_TOKENS, WEFT_SEARCH_ATTRIBUTES } from '../search-attributes';
 import { lastToolFromHeartbeat, runEvents } from './run-events';
 import type { RunEvent, RunEventsOptions } from './run-events';
 import { listRuns, runDetails } from './run-views';
@@ -124,7 +124,7 @@ export class WeftClient {
       if (options.embeddedServer === false) {
         throw new ConfigError('TEMPORAL_ADDRESS is not set and the embedded server is disabled');
       }
-      const server = await ensureDevServer({ stateDir: config.stateDir });
+      const server = await ensureDevServer({ stateDir: config.stateDir, searchAttributes: WEFT_SEARCH_ATTRIBUTES });
       address = server.address;
       uiUrl ??= server.uiUrl;
     }
@@ -146,7 +146,7 @@ export class WeftClient {
   }
 
   /** Builds the workflow input for a script, fixing every per-run setting now so replays agree. */
-  runInput(script: CompiledScript, options: StartOptions = {}): RunInput {
+  runInput(script: CompiledScript, options: StartOptions = {}, searchAttributes = false): RunInput {
     const runOptions: RunOptions = {
       concurrency: options.concurrency ?? defaultConcurrency(),
       budgetTokens: options.budgetTokens ?? null,
@@ -159,6 +159,7 @@ export class WeftClient {
       resumeFrom: options.resumeFrom ?? null,
       maxCostUsd: options.maxCostUsd ?? null,
       maxDurationMs: options.maxDurationMs ?? null,
+      searchAttributes,
     };
     return { script, ...(options.args === undefined ? {} : { args: options.args }), options: runOptions };
   }
@@ -171,16 +172,33 @@ export class WeftClient {
   async start(script: CompiledScript, options: StartOptions = {}): Promise<string> {
     if (options.resumeFrom) await buildResumeCache(this.temporal, options.resumeFrom);
     const runId = options.runId ?? `${script.meta.name}-${randomBytes(4).toString('hex')}`;
+    this.searchAttributesReady ??= this.missingSearchAttributes().then(
+      (missing) => missing.length === 0,
+      () => false,
+    );
+    const searchAttributes = await this.searchAttributesReady;
     await this.temporal.workflow.start(script.meta.name, {
       taskQueue: this.config.taskQueue,
       workflowId: runId,
-      args: [this.runInput(script, options)],
+      args: [this.runInput(script, options, searchAttributes)],
+      ...(searchAttributes
+        ? {
+            typedSearchAttributes: [
+              { key: WEFT_DRY_RUN, value: options.dryRun ?? false },
+              { key: WEFT_AGENTS, value: 0 },
+              { key: WEFT_OUTPUT_TOKENS, value: 0 },
+            ],
+          }
+        : {}),
       staticSummary: script.meta.description,
       staticDetails:
         options.args === undefined ? undefined : `args: ${truncate(JSON.stringify(options.args), 900)}`,
     });
     return runId;
   }
+
+  /** Whether this namespace has weft's search attributes; checked once per client. */
+  private searchAttributesReady: Promise<boolean> | undefined;
 
   private handle(runId: string): WorkflowHandle {
     return this.temporal.workflow.getHandle(runId);

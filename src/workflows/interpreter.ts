@@ -8,6 +8,7 @@ import {
   sleep,
   setCurrentDetails,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type {
@@ -27,6 +28,7 @@ import type {
   TokenUsage,
   WeftActivities,
 } from '../types';
+import { WEFT_AGENTS, WEFT_COST_USD, WEFT_FAILED_AGENTS, WEFT_OUTPUT_TOKENS, WEFT_PHASE } from '../search-attributes';
 import { agentKey } from './agent-key';
 import { continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from './definitions';
 import { SCRIPT_GLOBALS } from './script-globals';
@@ -39,6 +41,10 @@ export const MAX_ITEMS = 4096;
 const SCHEMA_ATTEMPTS = 5;
 /** Characters of each prompt kept in run records; the full prompt is in the activity's input. */
 const PROMPT_PREVIEW = 500;
+/** Counters in search attributes lag by at most this much workflow time; each upsert is an event. */
+const ATTRIBUTE_INTERVAL_MS = 5_000;
+/** Running agents named per phase in the Web UI's current details. */
+const RUNNING_SHOWN = 5;
 
 /**
  * A dead worker's agents are retried once their heartbeat is this late (S405); agents heartbeat
@@ -176,6 +182,10 @@ class Run {
   private cachedCount = 0;
   /** Set when a budget or the deadline stops the run from admitting agents. */
   private stopReason: string | null = null;
+  /** The top-level script's current phase, as search attributes and current details show it. */
+  private currentPhase: string | null = null;
+  private attributesAt = -Infinity;
+  private attributesPublished = '';
 
   constructor(private readonly input: RunInput) {
     this.semaphore = new Semaphore(Math.max(1, input.options.concurrency));
@@ -232,7 +242,7 @@ class Run {
         details: [{ agents: this.started, usage: this.usage }],
       });
     } finally {
-      this.publishDetails();
+      this.publishDetails(true);
     }
   }
 
@@ -306,6 +316,11 @@ class Run {
         if (typeof title !== 'string') throw new TypeError('phase(title) needs a string');
         ctx.phase = title;
         this.notePhase(title);
+        if (ctx.group === null && title !== this.currentPhase) {
+          this.currentPhase = title;
+          if (this.input.options.searchAttributes) upsertSearchAttributes([{ key: WEFT_PHASE, value: title }]);
+          this.publishDetails();
+        }
       },
       log: (message: unknown) => {
         this.logs.push({
@@ -416,6 +431,7 @@ class Run {
       usage: { inputTokens: 0, outputTokens: 0 },
       costUsd: 0,
       attempts: 0,
+      schemaAttempts: 0,
       startedAt: null,
       endedAt: null,
       error: null,
@@ -433,7 +449,8 @@ class Run {
         model: hit.result.model,
         usage: hit.result.usage,
         costUsd: hit.result.costUsd,
-        attempts: hit.result.schemaAttempts,
+        attempts: 0,
+        schemaAttempts: hit.result.schemaAttempts,
         worktree: hit.result.worktree,
         startedAt: Date.now(),
         endedAt: Date.now(),
@@ -457,6 +474,7 @@ class Run {
       prompt: prompt as string,
       schema: opts.schema ?? null,
       model,
+      explicitModel: opts.model ?? null,
       agentType: opts.agentType ?? null,
       isolation: opts.isolation ?? null,
       cwd: this.input.options.cwd,
@@ -499,6 +517,12 @@ class Run {
       }
       const error = unwrapActivityFailure(err);
       this.chargeFailedAttempts(record, err);
+      // An agent that used up its allowance means the budget is spent for everyone after it.
+      if (error.name === 'BudgetExceededError' && this.input.options.budgetTokens !== null) {
+        this.stop(
+          `token budget spent: ${this.usage.outputTokens} of ${this.input.options.budgetTokens} output tokens`,
+        );
+      }
       // An agent the budget kept from starting was skipped, not failed.
       const neverStarted = record.startedAt === null;
       this.finishAgent(record, neverStarted ? 'skipped' : 'failed', null, `${error.name}: ${error.message}`);
@@ -516,7 +540,11 @@ class Run {
   /** Tokens spent by attempts that ended in a failure still count toward the budget (S406). */
   private chargeFailedAttempts(record: AgentRecord, err: unknown): void {
     if (!(err instanceof ActivityFailure) || !(err.cause instanceof ApplicationFailure)) return;
-    const detail = err.cause.details?.[0] as { usage?: TokenUsage; costUsd?: number } | undefined;
+    const detail = err.cause.details?.[0] as
+      | { usage?: TokenUsage; costUsd?: number; worktree?: AgentRecord['worktree'] }
+      | undefined;
+    if (detail?.worktree) record.worktree = detail.worktree;
+    record.attempts = Math.max(1, record.attempts);
     if (detail?.usage) {
       record.usage = detail.usage;
       this.usage.inputTokens += detail.usage.inputTokens;
@@ -541,7 +569,8 @@ class Run {
       record.model = result.model;
       record.usage = result.usage;
       record.costUsd = result.costUsd;
-      record.attempts = result.schemaAttempts;
+      record.attempts = result.activityAttempt ?? 1;
+      record.schemaAttempts = result.schemaAttempts;
       record.worktree = result.worktree;
       this.usage.inputTokens += result.usage.inputTokens;
       this.usage.outputTokens += result.usage.outputTokens;
@@ -690,27 +719,72 @@ class Run {
     };
   }
 
-  /** The phase tree as markdown for the Web UI's current details (S503). */
-  private publishDetails(): void {
-    const counts = new Map<string, { running: number; done: number; failed: number; queued: number }>();
-    for (const r of this.records) {
-      const key = r.group ? `${r.group} › ${r.phase ?? '(no phase)'}` : (r.phase ?? '(no phase)');
-      const c = counts.get(key) ?? { running: 0, done: 0, failed: 0, queued: 0 };
-      if (r.status === 'running') c.running++;
-      else if (r.status === 'queued') c.queued++;
-      else if (r.status === 'failed') c.failed++;
-      else c.done++;
-      counts.set(key, c);
+  /**
+   * The phase tree as markdown for the Web UI's current details, and the counters as search
+   * attributes (S503). Details are free (not history); attribute upserts are events, so counters
+   * are published at most every few seconds of workflow time, and exactly at the end.
+   */
+  private publishDetails(final = false): void {
+    interface Tally {
+      done: number;
+      running: string[];
+      queued: number;
+      failed: number;
     }
+    const tallies = new Map<string, Tally>();
+    const tally = (key: string): Tally => {
+      let t = tallies.get(key);
+      if (!t) tallies.set(key, (t = { done: 0, running: [], queued: 0, failed: 0 }));
+      return t;
+    };
+    for (const p of this.phases) tally(p.title);
+    let finished = 0;
+    let failed = 0;
+    for (const r of this.records) {
+      const t = tally(r.group ? `${r.group} › ${r.phase ?? '(no phase)'}` : (r.phase ?? '(no phase)'));
+      if (r.status === 'running') t.running.push(r.label);
+      else if (r.status === 'queued') t.queued++;
+      else if (r.status === 'failed') {
+        t.failed++;
+        failed++;
+      } else t.done++;
+      if (r.status !== 'running' && r.status !== 'queued') finished++;
+    }
+    const details = new Map(this.phases.map((p) => [p.title, p.detail]));
     const lines = [
-      `**${this.input.script.meta.name}**${this.paused ? ' (paused)' : ''}: ${this.started} agents started, ` +
-        `${this.usage.outputTokens} output tokens`,
+      `**${this.input.script.meta.name}**${this.paused ? ' (paused)' : ''}` +
+        `${this.currentPhase ? ` · phase **${this.currentPhase}**` : ''}` +
+        ` · ${finished}/${this.records.length} agents · ${this.usage.outputTokens} output tokens` +
+        ` · $${this.costUsd.toFixed(2)}${this.stopReason ? ` · stopped: ${this.stopReason}` : ''}`,
       '',
     ];
-    for (const [title, c] of counts) {
-      lines.push(`- ${title}: ${c.done} done, ${c.running} running, ${c.queued} queued, ${c.failed} failed`);
+    for (const [title, t] of tallies) {
+      const total = t.done + t.running.length + t.queued + t.failed;
+      const detail = details.get(title);
+      const counts =
+        total === 0
+          ? 'not started'
+          : `${t.done} done, ${t.running.length} running, ${t.queued} queued, ${t.failed} failed`;
+      lines.push(`- ${title}${detail ? ` (${detail})` : ''}: ${counts}`);
+      if (t.running.length > 0) {
+        const more = t.running.length > RUNNING_SHOWN ? ` and ${t.running.length - RUNNING_SHOWN} more` : '';
+        lines.push(`  - running: ${t.running.slice(0, RUNNING_SHOWN).join(', ')}${more}`);
+      }
     }
     setCurrentDetails(lines.join('\n'));
+    if (!this.input.options.searchAttributes) return;
+    const counters = [this.started, failed, this.usage.outputTokens, Math.round(this.costUsd * 10_000) / 10_000] as const;
+    const snapshot = counters.join('/');
+    const now = Date.now();
+    if (snapshot === this.attributesPublished || (!final && now - this.attributesAt < ATTRIBUTE_INTERVAL_MS)) return;
+    this.attributesPublished = snapshot;
+    this.attributesAt = now;
+    upsertSearchAttributes([
+      { key: WEFT_AGENTS, value: counters[0] },
+      { key: WEFT_FAILED_AGENTS, value: counters[1] },
+      { key: WEFT_OUTPUT_TOKENS, value: counters[2] },
+      { key: WEFT_COST_USD, value: counters[3] },
+    ]);
   }
 }
 

@@ -131,7 +131,8 @@ describe('script API on a real server', () => {
     assert.equal(requestsFor('rate again').length, 3);
     assert.equal(requestsFor('never valid').length, 5);
     const records = (await output(out.runId)).records;
-    assert.equal(records.find((r) => r.label === 'retried')?.attempts, 3);
+    assert.equal(records.find((r) => r.label === 'retried')?.schemaAttempts, 3);
+    assert.equal(records.find((r) => r.label === 'retried')?.attempts, 1);
     assert.equal(records.find((r) => r.label === 'never')?.status, 'failed');
   });
 
@@ -265,12 +266,15 @@ describe('script API on a real server', () => {
       error: string;
     };
     assert.equal(r.total, 100);
+    // The third agent is admitted with the 20 tokens left and the model stops there (max_tokens),
+    // so the budget is met exactly and never overshot.
     assert.deepEqual(r.seen, [
       { spent: 40, remaining: 60 },
       { spent: 80, remaining: 20 },
-      { spent: 120, remaining: 0 },
+      { spent: 100, remaining: 0 },
     ]);
-    assert.match(r.error, /^BudgetExceededError: token budget spent: 120 of 100/);
+    assert.match(r.error, /^BudgetExceededError: token budget spent: 100 of 100/);
+    assert.equal(requestsFor('step 2')[0]?.maxTokens, 20);
     assert.equal(requestsFor('step 3').length, 0);
   });
 
@@ -371,5 +375,17 @@ describe('script API on a real server', () => {
     assert.equal(out.status, 'failed');
     assert.equal(out.agents, 1);
     assert.match((out as unknown as { error: string }).error, /script gave up/);
+  });
+});
+
+describe('agents cannot start workflows', () => {
+  test('S402 weft run inside an agent (WEFT_AGENT=1, as its Bash tool sets) is refused before anything starts', async () => {
+    const id = uniqueName('inside-agent');
+    const res = await runWeft(['run', path.join(FIXTURES, 'api-text.js'), '--id', id], {
+      env: weftEnv({ modelUrl: model.url, taskQueue: id, extra: { WEFT_AGENT: '1' } }),
+    });
+    assert.equal(res.code, 2);
+    assert.match(res.stderr.trim(), /^weft: agents cannot start workflows/);
+    await assert.rejects(client.temporal.workflow.getHandle(id).describe(), /not found/i);
   });
 });

@@ -21,6 +21,7 @@ function agent(index: number, over: Partial<AgentRecord> = {}): AgentRecord {
     usage: { inputTokens: 1200, outputTokens: 300 },
     costUsd: 0.0081,
     attempts: 1,
+    schemaAttempts: 0,
     startedAt: T0 + 1_000,
     endedAt: T0 + 4_000,
     error: null,

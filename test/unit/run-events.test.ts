@@ -18,6 +18,7 @@ function agent(index: number, over: Partial<AgentRecord> = {}): AgentRecord {
     usage: { inputTokens: 0, outputTokens: 0 },
     costUsd: 0,
     attempts: 0,
+    schemaAttempts: 0,
     startedAt: null,
     endedAt: null,
     error: null,

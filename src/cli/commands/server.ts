@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { loadConfig } from '../../config';
+import { WEFT_SEARCH_ATTRIBUTES } from '../../search-attributes';
 import { devServerStatus, ensureDevServer, stopDevServer } from '../../dev-server/dev-server';
 import { runMockModelCommand } from '../../mock-model/cli';
 import { EXIT, printJson, stderr } from '../command-context';
@@ -15,7 +16,7 @@ export function registerServerCommands(program: Command, ctx: CommandContext): v
     .description('start the dev server in the background, or reuse the running one')
     .option('--json', 'print the server info as JSON')
     .action(async (flags: { json?: boolean }) => {
-      const info = await ensureDevServer({ stateDir: loadConfig().stateDir });
+      const info = await ensureDevServer({ stateDir: loadConfig().stateDir, searchAttributes: WEFT_SEARCH_ATTRIBUTES });
       if (flags.json) printJson(info);
       else
         stderr(

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config';
+import { WEFT_SEARCH_ATTRIBUTES } from '../../search-attributes';
 import { ensureDevServer } from '../../dev-server/dev-server';
 import { createWeftWorker } from '../../worker';
 import { EXIT, stderr } from '../command-context';
@@ -9,7 +10,7 @@ import { quietTemporalLogs } from '../temporal-runtime';
 
 async function runWorker(flags: { maxAgents?: number }): Promise<number> {
   const config = loadConfig();
-  const address = config.address ?? (await ensureDevServer({ stateDir: config.stateDir })).address;
+  const address = config.address ?? (await ensureDevServer({ stateDir: config.stateDir, searchAttributes: WEFT_SEARCH_ATTRIBUTES })).address;
   quietTemporalLogs('WARN');
   const worker = await createWeftWorker({
     address,
