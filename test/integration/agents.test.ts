@@ -306,7 +306,8 @@ void describe('agents that do real work', () => {
     assert.equal(retried[1]?.toolResults[0]?.content, path.join(cwd, 'data.txt'));
     assert.equal(retried[2]?.toolResults[0]?.is_error, true);
     assert.match(retried[2]?.toolResults[0]?.content ?? '', /does not match the schema/);
-    assert.equal(ran.record('retried').attempts, 3);
+    assert.equal(ran.record('retried').schemaAttempts, 3);
+    assert.equal(ran.record('retried').attempts, 1, 'one activity attempt: the schema retries happen inside it');
 
     assert.equal(r.never.name, 'AgentOutputError');
     assert.match(r.never.message, /no valid StructuredOutput after 5 attempts: .*(count|names|must)/);
