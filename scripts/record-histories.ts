@@ -23,6 +23,7 @@ import { compileScriptFile } from '../src/compiler/compile-script';
 import { loadConfig } from '../src/config';
 import { startDevServer, stopDevServer } from '../src/dev-server/dev-server';
 import { startMockModel } from '../src/mock-model/server';
+import { WEFT_SEARCH_ATTRIBUTES } from '../src/search-attributes';
 import { createWeftWorker } from '../src/worker';
 
 const root = path.resolve(__dirname, '..');
