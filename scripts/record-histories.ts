@@ -51,11 +51,13 @@ interface Case {
 async function main(): Promise<void> {
   quietTemporalLogs('ERROR');
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'weft-record-'));
+  // Registered search attributes, as on the embedded server, so the upsert path is recorded too.
   const server = await startDevServer({
     stateDir,
     port: await freePort(),
     uiPort: await freePort(),
     headless: true,
+    searchAttributes: WEFT_SEARCH_ATTRIBUTES,
   });
   const mock = await startMockModel();
   const taskQueue = 'record-histories';
