@@ -185,7 +185,8 @@ class Run {
   /** The top-level script's current phase, as search attributes and current details show it. */
   private currentPhase: string | null = null;
   private attributesAt = -Infinity;
-  private attributesPublished = '';
+  // The start already carries zero counters (typedSearchAttributes), so there is nothing to upsert yet.
+  private attributesPublished = '0/0/0/0';
 
   constructor(private readonly input: RunInput) {
     this.semaphore = new Semaphore(Math.max(1, input.options.concurrency));
