@@ -83,3 +83,25 @@ export function runWeft(
     });
   });
 }
+
+/**
+ * Polls `probe` until it returns something truthy, and returns that. Tests wait on an observable
+ * condition (a request log entry, a progress state) this way instead of sleeping.
+ */
+export async function until<T>(
+  probe: () => T | null | undefined | false | Promise<T | null | undefined | false>,
+  what: string,
+  timeoutMs = 60_000,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    // A probe that throws (a query racing the first workflow task) counts as "not yet".
+    const value = await Promise.resolve()
+      .then(probe)
+      .catch(() => null);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -29,7 +29,7 @@ import { startMockModel } from '../../src/mock-model/server';
 import type { MockModel, MockRequestLog } from '../../src/mock-model/server';
 import { createDataConverter } from '../../src/storage/data-converter';
 import type { AgentRecord, AgentResult, RunOutput } from '../../src/types';
-import { ROOT, WEFT_BIN, runWeft, temporalAddress, uniqueName, weftEnv } from '../helpers/harness';
+import { ROOT, WEFT_BIN, runWeft, temporalAddress, uniqueName, until, weftEnv } from '../helpers/harness';
 import type { CliResult } from '../helpers/harness';
 
 /**
@@ -141,20 +141,6 @@ function requestsFor(tag: string): MockRequestLog[] {
 
 function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
-}
-
-async function until<T>(
-  probe: () => T | null | undefined | false | Promise<T | null | undefined | false>,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Whether a process is gone: no such pid, or a zombie that only waits to be reaped. */
@@ -307,7 +293,11 @@ void describe('agents that do real work', () => {
     assert.equal(retried[2]?.toolResults[0]?.is_error, true);
     assert.match(retried[2]?.toolResults[0]?.content ?? '', /does not match the schema/);
     assert.equal(ran.record('retried').schemaAttempts, 3);
-    assert.equal(ran.record('retried').attempts, 1, 'one activity attempt: the schema retries happen inside it');
+    assert.equal(
+      ran.record('retried').attempts,
+      1,
+      'one activity attempt: the schema retries happen inside it',
+    );
 
     assert.equal(r.never.name, 'AgentOutputError');
     assert.match(r.never.message, /no valid StructuredOutput after 5 attempts: .*(count|names|must)/);

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config';
 import { startMockModel } from '../../src/mock-model/server';
 import type { MockModel } from '../../src/mock-model/server';
 import type { RunOutput } from '../../src/types';
-import { ROOT, WEFT_BIN, runWeft, uniqueName, weftEnv } from '../helpers/harness';
+import { ROOT, WEFT_BIN, runWeft, uniqueName, until, weftEnv } from '../helpers/harness';
 
 const DURABLE = path.join(ROOT, 'test', 'fixtures', 'durable');
 
@@ -49,20 +49,6 @@ function startWorker(queue: string): ChildProcess {
     env: weftEnv({ modelUrl: model.url, taskQueue: queue }),
     stdio: 'ignore',
   });
-}
-
-async function until<T>(
-  probe: () => Promise<T | null | undefined | false>,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => null);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('resume after an edit', () => {

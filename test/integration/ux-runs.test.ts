@@ -21,7 +21,7 @@ import {
 import type { RunProgress } from '../../src/types';
 import { createWeftWorker } from '../../src/worker';
 import type { WeftWorker } from '../../src/worker';
-import { runWeft, uniqueName, weftEnv } from '../helpers/harness';
+import { runWeft, uniqueName, until, weftEnv } from '../helpers/harness';
 
 let model: MockModel;
 let scripts: string;
@@ -57,20 +57,6 @@ function script(
   const file = path.join(scripts, `${name}.js`);
   writeFileSync(file, `export const meta = { ${meta} }\n${body}\n`);
   return file;
-}
-
-async function until<T>(
-  probe: () => Promise<T | null | undefined | false>,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => null);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
 }
 
 function runningAgent(progress: RunProgress | null, label: string): boolean {
