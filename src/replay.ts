@@ -4,6 +4,7 @@ import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
 import type { ReplayWorkerOptions } from '@temporalio/worker';
 import type { temporal } from '@temporalio/proto';
+import { dataConverterFromEnv } from './storage/data-converter';
 
 /** The outcome of replaying one run's history against the current workflow code (S307). */
 export interface ReplayReport {
@@ -36,7 +37,12 @@ export async function replayHistory(
   const started = Date.now();
   const events = history.events?.length ?? 0;
   try {
-    await Worker.runReplayHistory({ ...currentWorkflowCode(), ...options }, history, workflowId);
+    // Stored payloads are read back through the same store the workers wrote them to.
+    await Worker.runReplayHistory(
+      { ...currentWorkflowCode(), dataConverter: dataConverterFromEnv(), ...options },
+      history,
+      workflowId,
+    );
     return {
       workflowId,
       ok: true,

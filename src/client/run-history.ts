@@ -4,6 +4,7 @@ import type { LoadedDataConverter, Payload } from '@temporalio/common';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import type { temporal } from '@temporalio/proto';
 import { ConfigError } from '../errors';
+import { inlineStoredPayloads } from '../storage/history';
 import type { AgentRequest, AgentResult, RunInput } from '../types';
 
 type History = temporal.api.history.v1.IHistory;
@@ -40,7 +41,8 @@ export async function readRunHistory(client: Client, runId: string): Promise<Run
   const handle = client.workflow.getHandle(runId);
   let history: History;
   try {
-    history = await handle.fetchHistory();
+    // Large payloads live in the payload store; the history holds references to them.
+    history = await inlineStoredPayloads(await handle.fetchHistory(), client.options.loadedDataConverter);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError || /not found/i.test((err as Error).message)) {
       throw new ConfigError(`no run with id ${runId}`);

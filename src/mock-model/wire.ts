@@ -16,6 +16,8 @@ import type { Reply } from './conversation';
 
 /** Characters per `input_json_delta` / `text_delta` chunk, so clients see real incremental parsing. */
 const STREAM_CHUNK_CHARS = 24;
+/** At most this many deltas per block: a 200 KB answer in 24-character pieces costs seconds of CPU. */
+const MAX_STREAM_CHUNKS = 64;
 
 /** The models `GET /v1/models` lists. */
 export const MOCK_MODELS: readonly ModelInfo[] = [
@@ -200,9 +202,10 @@ export function sseFrame(event: { type: string }): string {
 /** Splits on code points, so no chunk ends inside a surrogate pair. */
 function chunks(text: string): string[] {
   const points = Array.from(text);
+  const size = Math.max(STREAM_CHUNK_CHARS, Math.ceil(points.length / MAX_STREAM_CHUNKS));
   const out: string[] = [];
-  for (let i = 0; i < points.length; i += STREAM_CHUNK_CHARS) {
-    out.push(points.slice(i, i + STREAM_CHUNK_CHARS).join(''));
+  for (let i = 0; i < points.length; i += size) {
+    out.push(points.slice(i, i + size).join(''));
   }
   return out;
 }

@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  inWorkflowContext,
   isCancellation,
   proxyActivities,
   sleep,
@@ -601,8 +602,18 @@ class Run {
     return items;
   }
 
+  /**
+   * Adds a narrator line of weft's own. Catch handlers can still run after a workflow task timed
+   * out and the sandbox was disposed; touching the workflow clock then would crash the worker.
+   */
+  private note(message: string): void {
+    if (!inWorkflowContext()) return;
+    this.logs.push({ at: Date.now(), message, group: null });
+  }
+
   /** Errors that must end the run rather than turn one item into null. */
   private isRunLevel(err: unknown): boolean {
+    if (!inWorkflowContext()) return true;
     return isCancellation(err) && CancellationScope.current().consideredCancelled;
   }
 
@@ -621,11 +632,7 @@ class Run {
           return await thunk();
         } catch (err) {
           if (this.isRunLevel(err)) throw err;
-          this.logs.push({
-            at: Date.now(),
-            message: `parallel item ${i} failed: ${describe(err)}`,
-            group: null,
-          });
+          this.note(`parallel item ${i} failed: ${describe(err)}`);
           return null;
         }
       }),
@@ -646,11 +653,7 @@ class Run {
             value = await stage(value, item, index);
           } catch (err) {
             if (this.isRunLevel(err)) throw err;
-            this.logs.push({
-              at: Date.now(),
-              message: `pipeline item ${index} dropped at stage ${s + 1}: ${describe(err)}`,
-              group: null,
-            });
+            this.note(`pipeline item ${index} dropped at stage ${s + 1}: ${describe(err)}`);
             return null;
           }
         }
