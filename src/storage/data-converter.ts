@@ -131,9 +131,9 @@ function parseThreshold(text: string): number {
 
 /**
  * Where this process keeps large payloads, from the environment:
- * - `WEFT_PAYLOAD_DIR`: the local store's folder. Default: `<stateDir>/payloads` next to the
- *   embedded server's database, or `<home>/.weft/payloads` when `TEMPORAL_ADDRESS` points at a
- *   server elsewhere (so every weft process of this user on this machine agrees).
+ * - `WEFT_PAYLOAD_DIR`: the local store's folder. Default: `<home>/.weft/payloads`, one folder
+ *   whatever the server and working directory, so every weft process of this user on this machine
+ *   (workers, clients, replays) agrees; workers on several machines need a shared driver.
  * - `WEFT_PAYLOAD_DRIVER`: path of a module whose `createStorageDriver(env)` returns the driver new
  *   payloads are stored with (S3, GCS, ...); the local folder stays registered for reading.
  * - `WEFT_PAYLOAD_THRESHOLD`: the size from which payloads leave the history (default 16k).
@@ -144,11 +144,7 @@ export function payloadStorageFromEnv(
   cwd = process.cwd(),
 ): PayloadStorageOptions {
   const dirSetting = env.WEFT_PAYLOAD_DIR?.trim();
-  const dir = dirSetting
-    ? path.resolve(cwd, dirSetting)
-    : config.address === null
-      ? path.join(config.stateDir, 'payloads')
-      : path.join(config.home, '.weft', 'payloads');
+  const dir = dirSetting ? path.resolve(cwd, dirSetting) : path.join(config.home, '.weft', 'payloads');
   const driverSetting = env.WEFT_PAYLOAD_DRIVER?.trim();
   const thresholdSetting = env.WEFT_PAYLOAD_THRESHOLD?.trim();
   return {

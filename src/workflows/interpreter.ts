@@ -59,7 +59,8 @@ const { runAgent } = proxyActivities<WeftActivities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: AGENT_HEARTBEAT_TIMEOUT,
   retry: {
-    initialInterval: '1 second',
+    // What reaches this policy is a lost worker or a timeout: retry on a live worker at once.
+    initialInterval: '200 milliseconds',
     backoffCoefficient: 2,
     maximumInterval: '1 minute',
     maximumAttempts: 6,

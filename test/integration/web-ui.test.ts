@@ -183,9 +183,10 @@ void describe('Temporal Web UI', () => {
         'survey:north',
         'survey:south',
         'hold-open',
-        'ui-readable: 3 agents started',
-        /Survey: 2 done, 0 running, 0 queued, 0 failed/,
-        /Wait: 0 done, 1 running, 0 queued, 0 failed/,
+        /ui-readable · phase Wait · 2\/3 agents/,
+        /Survey \(one surveyor per region\): 2 done, 0 running, 0 queued, 0 failed/,
+        /Wait \(hold the run open\): 0 done, 1 running, 0 queued, 0 failed/,
+        /running: hold-open/,
       ],
       "the run's summary, details and current details",
     );

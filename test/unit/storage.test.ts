@@ -136,13 +136,13 @@ void test('S212 payload store location and settings come from the environment', 
   const cwd = path.join(dir, 'project');
   const home = path.join(dir, 'home');
   const embedded = payloadStorageFromEnv({ WEFT_HOME: home }, loadConfig({ WEFT_HOME: home }, cwd), cwd);
-  assert.equal(embedded.dir, path.join(cwd, '.weft', 'payloads'), 'beside the embedded server');
+  assert.equal(embedded.dir, path.join(home, '.weft', 'payloads'), 'one store per user, whatever the server');
   assert.equal(embedded.driver, undefined);
   assert.equal(embedded.thresholdBytes, undefined);
 
   const remoteEnv = { WEFT_HOME: home, TEMPORAL_ADDRESS: 'temporal.example:7233' };
   const remote = payloadStorageFromEnv(remoteEnv, loadConfig(remoteEnv, cwd), cwd);
-  assert.equal(remote.dir, path.join(home, '.weft', 'payloads'), 'per user when the server is elsewhere');
+  assert.equal(remote.dir, embedded.dir, 'clients of a remote server and workers of the embedded one agree');
 
   const driverFile = path.join(dir, 'driver.js');
   await writeFile(
