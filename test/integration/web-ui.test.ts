@@ -183,7 +183,8 @@ void describe('Temporal Web UI', () => {
         'survey:north',
         'survey:south',
         'hold-open',
-        /ui-readable · phase Wait · 2\/3 agents/,
+        // Markdown rendering turns "2/3" into a fraction slash.
+        /ui-readable · phase Wait · 2.3 agents/,
         /Survey \(one surveyor per region\): 2 done, 0 running, 0 queued, 0 failed/,
         /Wait \(hold the run open\): 0 done, 1 running, 0 queued, 0 failed/,
         /running: hold-open/,
