@@ -85,10 +85,13 @@ function ensureNodeModules() {
   if (installed !== null && (lock === null || lock <= installed)) return;
   log(
     installed === null
-      ? 'installing dependencies (npm ci)…'
-      : 'package-lock.json changed: reinstalling (npm ci)…',
+      ? 'installing dependencies (npm install from package-lock.json)…'
+      : 'package-lock.json changed: reinstalling (npm install)…',
   );
-  runNpm(['ci', '--no-audit', '--no-fund']);
+  // Not `npm ci`: the lock can only record the optional native packages this machine's registry
+  // serves (it 404s the other platforms' @swc/core and @unrs bindings), and `npm ci` refuses such a
+  // lock as out of sync. `npm install` installs the same locked versions and skips the absent ones.
+  runNpm(['install', '--no-audit', '--no-fund']);
 }
 
 function cliCachePath() {
