@@ -15,6 +15,7 @@ import { ensureDevServer } from '../dev-server/dev-server';
 import { ConfigError } from '../errors';
 import { dataConverterFromEnv } from '../storage/data-converter';
 import { buildResumeCache } from './resume-cache';
+import { readRunHistory } from './run-history';
 import { continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from '../workflows/definitions';
 import type { CompiledScript, RunInput, RunOptions, RunOutput, RunProgress, TokenUsage } from '../types';
 import type { Payload } from '@temporalio/common';
@@ -219,7 +220,20 @@ export class WeftClient {
       error = describeFailure(cause);
       if (cause instanceof ApplicationFailure) partial = cause.details?.[0] as typeof partial;
     }
+    // A cancelled, terminated or timed-out run carries no totals of its own, so count its agents
+    // and tokens from the agent activities its history recorded.
+    if (output === undefined && partial === undefined) partial = await this.totalsFromHistory(runId);
     return this.summarize(runId, output, error, partial);
+  }
+
+  private async totalsFromHistory(runId: string): Promise<{ agents: number; usage: TokenUsage }> {
+    const history = await readRunHistory(this.temporal, runId);
+    const usage = { inputTokens: 0, outputTokens: 0 };
+    for (const agent of history.agents) {
+      usage.inputTokens += agent.result?.usage.inputTokens ?? 0;
+      usage.outputTokens += agent.result?.usage.outputTokens ?? 0;
+    }
+    return { agents: history.agents.length, usage };
   }
 
   /** The current state of a run without waiting. */

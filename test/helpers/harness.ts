@@ -1,6 +1,11 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { after, before } from 'node:test';
+import { WeftClient } from '../../src/client/weft-client';
+import { loadConfig } from '../../src/config';
+import { startMockModel } from '../../src/mock-model/server';
+import type { MockModel } from '../../src/mock-model/server';
 
 /** The repository root. */
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -104,4 +109,33 @@ export async function until<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** A local model server and a client of the test Temporal server, shared by one test file. */
+export interface ModelAndClient {
+  model: MockModel;
+  client: WeftClient;
+}
+
+/**
+ * Starts a mock model server and connects a client before the file's tests, and closes both after.
+ * The fields are set once `before` has run, so read them inside tests, not at module load.
+ */
+export function useModelAndClient(options: { taskQueue?: string } = {}): ModelAndClient {
+  const shared = {} as ModelAndClient;
+  before(async () => {
+    shared.model = await startMockModel();
+    shared.client = await WeftClient.connect({
+      config: {
+        ...loadConfig(),
+        address: temporalAddress(),
+        ...(options.taskQueue ? { taskQueue: options.taskQueue } : {}),
+      },
+    });
+  });
+  after(async () => {
+    await shared.client?.close();
+    await shared.model?.close();
+  });
+  return shared;
 }

@@ -2,29 +2,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { WeftClient } from '../../src/client/weft-client';
-import { loadConfig } from '../../src/config';
-import { startMockModel } from '../../src/mock-model/server';
-import type { MockModel } from '../../src/mock-model/server';
+import { describe, test } from 'node:test';
 import type { RunOutput } from '../../src/types';
-import { ROOT, WEFT_BIN, runWeft, uniqueName, until, weftEnv } from '../helpers/harness';
+import { ROOT, WEFT_BIN, runWeft, uniqueName, until, weftEnv, useModelAndClient } from '../helpers/harness';
 
 const DURABLE = path.join(ROOT, 'test', 'fixtures', 'durable');
 
-let model: MockModel;
-let client: WeftClient;
-
-before(async () => {
-  model = await startMockModel();
-  client = await WeftClient.connect({
-    config: { ...loadConfig(), address: process.env.TEMPORAL_ADDRESS ?? null },
-  });
-});
-after(async () => {
-  await client?.close();
-  await model?.close();
-});
+const shared = useModelAndClient();
 
 interface RunJson {
   runId: string;
@@ -37,7 +21,7 @@ interface RunJson {
 }
 
 async function output(runId: string): Promise<RunOutput> {
-  const summary = await client.wait(runId);
+  const summary = await shared.client.wait(runId);
   assert.ok(summary.output, `run ${runId} has no output (${summary.status}: ${summary.error})`);
   return summary.output;
 }
@@ -46,7 +30,7 @@ async function output(runId: string): Promise<RunOutput> {
 function startWorker(queue: string): ChildProcess {
   return spawn(process.execPath, [WEFT_BIN, 'worker'], {
     cwd: ROOT,
-    env: weftEnv({ modelUrl: model.url, taskQueue: queue }),
+    env: weftEnv({ modelUrl: shared.model.url, taskQueue: queue }),
     stdio: 'ignore',
   });
 }
@@ -54,7 +38,7 @@ function startWorker(queue: string): ChildProcess {
 describe('resume after an edit', () => {
   test('S305 only the edited agent and its data-flow dependents re-run, across a pipeline and a fan-out', async () => {
     const queue = uniqueName('resume');
-    const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
+    const env = weftEnv({ modelUrl: shared.model.url, taskQueue: queue });
     const first = await runWeft(
       ['run', path.join(DURABLE, 'resume-v1.js'), '--json', '--id', `${queue}-v1`, '--concurrency', '4'],
       { env },
@@ -63,7 +47,7 @@ describe('resume after an edit', () => {
     assert.equal((first.json as RunJson).agents, 13);
 
     // Same script, same args: every completed agent is a cache hit and the model is never asked.
-    const before = model.requests.length;
+    const before = shared.model.requests.length;
     const same = await runWeft(
       [
         'run',
@@ -80,11 +64,11 @@ describe('resume after an edit', () => {
     const sameJson = same.json as RunJson;
     assert.equal(sameJson.cached, 13);
     assert.equal(sameJson.agents, 0);
-    assert.equal(model.requests.length, before, 'a full cache hit asks the model nothing');
+    assert.equal(shared.model.requests.length, before, 'a full cache hit asks the model nothing');
     assert.deepEqual(sameJson.result, (first.json as RunJson).result);
 
     // Edited script: beta's finder changed, checks reordered and relabelled.
-    const mark = model.requests.length;
+    const mark = shared.model.requests.length;
     const edited = await runWeft(
       [
         'run',
@@ -101,7 +85,7 @@ describe('resume after an edit', () => {
     );
     assert.equal(edited.code, 0, edited.stderr);
     const editedJson = edited.json as RunJson;
-    const asked = model.requests.slice(mark).map((r) => r.prompt.split(':')[0]);
+    const asked = shared.model.requests.slice(mark).map((r) => r.prompt.split(':')[0]);
     assert.deepEqual(asked.sort(), ['combine ok', 'find facts about beta in depth', 'summarize beta'].sort());
     assert.equal(editedJson.cached, 10);
     assert.equal(editedJson.agents, 3);
@@ -129,7 +113,7 @@ describe('resume after an edit', () => {
 
   test('S305 resuming a chain serves agents the middle run itself got from its predecessor', async () => {
     const queue = uniqueName('chain');
-    const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
+    const env = weftEnv({ modelUrl: shared.model.url, taskQueue: queue });
     const run = (id: string, from?: string) =>
       runWeft(
         [
@@ -146,23 +130,23 @@ describe('resume after an edit', () => {
       );
     assert.equal((await run(`${queue}-a`)).code, 0);
     assert.equal((await run(`${queue}-b`, `${queue}-a`)).code, 0);
-    const mark = model.requests.length;
+    const mark = shared.model.requests.length;
     const third = await run(`${queue}-c`, `${queue}-b`);
     assert.equal(third.code, 0, third.stderr);
     assert.equal((third.json as RunJson).cached, 13);
-    assert.equal(model.requests.length, mark);
+    assert.equal(shared.model.requests.length, mark);
   });
 
   test('S305 resuming an unknown run, a running run, or a run with nothing is a clear error and starts nothing', async () => {
     const queue = uniqueName('resume-bad');
-    const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
+    const env = weftEnv({ modelUrl: shared.model.url, taskQueue: queue });
     const unknown = await runWeft(
       ['run', path.join(DURABLE, 'resume-v1.js'), '--resume-from', 'no-such-run-xyz', '--id', `${queue}-u`],
       { env },
     );
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr.trim(), /^weft: no run with id no-such-run-xyz$/);
-    await assert.rejects(client.temporal.workflow.getHandle(`${queue}-u`).describe(), /not found/i);
+    await assert.rejects(shared.client.temporal.workflow.getHandle(`${queue}-u`).describe(), /not found/i);
 
     // A run that is still going: started with no worker on its queue, so it cannot finish.
     const pending = await runWeft(
@@ -176,7 +160,7 @@ describe('resume after an edit', () => {
     );
     assert.equal(running.code, 2);
     assert.match(running.stderr, /still running/);
-    await client.temporal.workflow.getHandle(`${queue}-p`).terminate('test cleanup');
+    await shared.client.temporal.workflow.getHandle(`${queue}-p`).terminate('test cleanup');
 
     // A finished run whose every agent failed has nothing to offer.
     const failing = await runWeft(
@@ -207,7 +191,7 @@ describe('control', () => {
   test('S306 weft stop cancels a run: running agents are cancelled and none counts as failed', async () => {
     const queue = uniqueName('stop');
     const id = `${queue}-run`;
-    const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
+    const env = weftEnv({ modelUrl: shared.model.url, taskQueue: queue });
     const pending = runWeft(
       [
         'run',
@@ -223,7 +207,8 @@ describe('control', () => {
       { env },
     );
     await until(
-      async () => (await client.progress(id)).agents.filter((a) => a.status === 'running').length === 3,
+      async () =>
+        (await shared.client.progress(id)).agents.filter((a) => a.status === 'running').length === 3,
       '3 running agents',
     );
     const stop = await runWeft(['stop', id], { env });
@@ -231,14 +216,16 @@ describe('control', () => {
     const res = await pending;
     assert.equal(res.code, 1);
     assert.equal((res.json as RunJson).status, 'cancelled');
-    const description = await client.temporal.workflow.getHandle(id).describe();
+    // A cancelled run still reports the agents it started (counted from its history).
+    assert.equal((res.json as RunJson).agents, 3);
+    const description = await shared.client.temporal.workflow.getHandle(id).describe();
     assert.equal(description.status.name, 'CANCELLED');
   });
 
   test('S306 weft stop --agent gives that agent null; weft pause admits no new agents until weft continue', async () => {
     const queue = uniqueName('pause');
     const id = `${queue}-run`;
-    const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
+    const env = weftEnv({ modelUrl: shared.model.url, taskQueue: queue });
     const pending = runWeft(
       [
         'run',
@@ -254,26 +241,26 @@ describe('control', () => {
       { env },
     );
     await until(
-      async () => (await client.progress(id)).agents.some((a) => a.status === 'running'),
+      async () => (await shared.client.progress(id)).agents.some((a) => a.status === 'running'),
       'a running agent',
     );
     assert.equal((await runWeft(['pause', id], { env })).code, 0);
     // Running agents finish; then nothing new starts while paused.
     const drained = await until(async () => {
-      const p = await client.progress(id);
+      const p = await shared.client.progress(id);
       return p.agents.every((a) => a.status !== 'running') && p.state === 'paused' ? p : null;
     }, 'running agents to drain');
     const startedWhilePaused = drained.agents.filter((a) => a.startedAt !== null).length;
     assert.ok(startedWhilePaused < 6, 'some agents are still queued');
-    const asked = model.requests.filter((r) => r.prompt.includes('pause')).length;
+    const asked = shared.model.requests.filter((r) => r.prompt.includes('pause')).length;
     // Stop one queued agent by label while paused: its agent() gives null.
     const queued = drained.agents.find((a) => a.status === 'queued');
     assert.ok(queued);
     const stopOne = await runWeft(['stop', id, '--agent', queued.label, '--reason', 'not needed'], { env });
     assert.equal(stopOne.code, 0, stopOne.stderr);
-    const still = await client.progress(id);
+    const still = await shared.client.progress(id);
     assert.equal(still.agents.filter((a) => a.startedAt !== null).length, startedWhilePaused);
-    assert.equal(model.requests.filter((r) => r.prompt.includes('pause')).length, asked);
+    assert.equal(shared.model.requests.filter((r) => r.prompt.includes('pause')).length, asked);
     assert.equal((await runWeft(['continue', id], { env })).code, 0);
     const res = await pending;
     assert.equal(res.code, 0, res.stderr);
@@ -291,7 +278,7 @@ describe('control', () => {
 describe('budgets', () => {
   test('S210 --max-duration stops admitting agents and ends cleanly with the partial result and the reason', async () => {
     const queue = uniqueName('deadline');
-    const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
+    const env = weftEnv({ modelUrl: shared.model.url, taskQueue: queue });
     const res = await runWeft(
       [
         'run',
@@ -321,7 +308,7 @@ describe('budgets', () => {
 describe('worker pool', () => {
   test('S302 weft start returns at once; a separate weft worker executes the run; weft wait prints the summary', async () => {
     const queue = uniqueName('start');
-    const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
+    const env = weftEnv({ modelUrl: shared.model.url, taskQueue: queue });
     const started = await runWeft(
       [
         'start',
@@ -350,7 +337,7 @@ describe('worker pool', () => {
 describe('budget admission', () => {
   test('S210 admission control: spent output tokens never pass --budget, however many agents run at once', async () => {
     const queue = uniqueName('admission');
-    const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
+    const env = weftEnv({ modelUrl: shared.model.url, taskQueue: queue });
     const res = await runWeft(
       [
         'run',
@@ -375,7 +362,7 @@ describe('budget admission', () => {
     assert.ok(out.result.done >= 5 && out.result.done < 12, `done ${out.result.done}`);
     assert.match(out.stopReason ?? '', /token budget spent/);
     // Every request the model saw asked for no more than what was left of the budget.
-    const asked = model.requests.filter((r) => r.prompt.includes(queue));
+    const asked = shared.model.requests.filter((r) => r.prompt.includes(queue));
     assert.ok(asked.length >= out.result.done);
     for (const r of asked)
       assert.ok(r.maxTokens !== null && r.maxTokens <= 2000, `max_tokens ${r.maxTokens}`);

@@ -2,28 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { WeftClient } from '../../src/client/weft-client';
-import { loadConfig } from '../../src/config';
-import { startMockModel } from '../../src/mock-model/server';
-import type { MockModel } from '../../src/mock-model/server';
+import { describe, test } from 'node:test';
 import type { RunOutput } from '../../src/types';
-import { FIXTURES, ROOT, runWeft, uniqueName, weftEnv } from '../helpers/harness';
+import { FIXTURES, ROOT, runWeft, uniqueName, weftEnv, useModelAndClient } from '../helpers/harness';
 import type { CliResult } from '../helpers/harness';
 
-let model: MockModel;
-let client: WeftClient;
-
-before(async () => {
-  model = await startMockModel();
-  client = await WeftClient.connect({
-    config: { ...loadConfig(), address: process.env.TEMPORAL_ADDRESS ?? null },
-  });
-});
-after(async () => {
-  await client?.close();
-  await model?.close();
-});
+const shared = useModelAndClient();
 
 interface RunJson {
   runId: string;
@@ -43,7 +27,7 @@ async function run(
   const name = uniqueName(path.basename(fixture, '.js'));
   const file = path.isAbsolute(fixture) ? fixture : path.join(FIXTURES, fixture);
   const res = await runWeft(['run', file, '--json', '--id', name, ...extra], {
-    env: weftEnv({ modelUrl: model.url, taskQueue: name }),
+    env: weftEnv({ modelUrl: shared.model.url, taskQueue: name }),
     ...(cwd ? { cwd } : {}),
   });
   return { ...res, out: res.json as RunJson };
@@ -51,13 +35,13 @@ async function run(
 
 /** The full workflow output, with every agent's record. */
 async function output(runId: string): Promise<RunOutput> {
-  const summary = await client.wait(runId);
+  const summary = await shared.client.wait(runId);
   assert.ok(summary.output, `run ${runId} has no output (${summary.status}: ${summary.error})`);
   return summary.output;
 }
 
 function requestsFor(fragment: string) {
-  return model.requests.filter((r) => r.prompt.includes(fragment));
+  return shared.model.requests.filter((r) => r.prompt.includes(fragment));
 }
 
 describe('script refusals', () => {
@@ -72,14 +56,14 @@ describe('script refusals', () => {
     test(`S103 S105 ${fixture} is refused with file:line:col, exit 2, and no workflow starts`, async () => {
       const id = uniqueName('refused');
       const res = await runWeft(['run', path.join(FIXTURES, fixture), '--id', id], {
-        env: weftEnv({ modelUrl: model.url, taskQueue: id }),
+        env: weftEnv({ modelUrl: shared.model.url, taskQueue: id }),
       });
       assert.equal(res.code, 2, res.stderr);
       const lines = res.stderr.trim().split('\n');
       assert.equal(lines.length, 1, `one line expected, got: ${res.stderr}`);
       assert.match(lines[0] ?? '', new RegExp(`${fixture.replace('.', '\\.')}:\\d+:\\d+: `));
       assert.match(lines[0] ?? '', reason);
-      await assert.rejects(client.temporal.workflow.getHandle(id).describe(), /not found/i);
+      await assert.rejects(shared.client.temporal.workflow.getHandle(id).describe(), /not found/i);
     });
   }
 
@@ -100,7 +84,7 @@ describe('script API on a real server', () => {
     assert.equal(out.status, 'completed');
     assert.equal(out.agents, 1);
     assert.ok(out.usage.outputTokens > 0);
-    const description = await client.temporal.workflow.getHandle(out.runId).describe();
+    const description = await shared.client.temporal.workflow.getHandle(out.runId).describe();
     assert.equal(description.type, 'api-text');
     const [record] = (await output(out.runId)).records;
     assert.equal(record?.label, 'greeter');
@@ -108,7 +92,7 @@ describe('script API on a real server', () => {
     assert.equal(record?.model, 'claude-haiku-4-5');
     assert.equal(requestsFor('Say hello')[0]?.model, 'claude-haiku-4-5');
     // S301: the script source travels in the workflow input, so a replay runs what the run started with.
-    const history = await client.temporal.workflow.getHandle(out.runId).fetchHistory();
+    const history = await shared.client.temporal.workflow.getHandle(out.runId).fetchHistory();
     const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
     const input = Buffer.from(started?.input?.payloads?.[0]?.data ?? []).toString();
     assert.match(input, /Say hello/);
@@ -163,16 +147,16 @@ describe('script API on a real server', () => {
     const pending = runWeft(
       ['run', path.join(FIXTURES, 'api-stop-agent.js'), '--json', '--id', id, '--concurrency', '2'],
       {
-        env: weftEnv({ modelUrl: model.url, taskQueue: id }),
+        env: weftEnv({ modelUrl: shared.model.url, taskQueue: id }),
       },
     );
     // Wait until the hanging agent is actually running, then stop it by label.
     for (let i = 0; i < 200; i++) {
-      const progress = await client.progress(id).catch(() => null);
+      const progress = await shared.client.progress(id).catch(() => null);
       if (progress?.agents.find((a) => a.label === 'stuck')?.status === 'running') break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    assert.equal(await client.stopAgent(id, 'stuck', 'test stops it'), 1);
+    assert.equal(await shared.client.stopAgent(id, 'stuck', 'test stops it'), 1);
     const res = await pending;
     assert.equal(res.code, 0, res.stderr);
     assert.deepEqual((res.json as RunJson).result, { stuck: null, ok: 'fine' });
@@ -382,10 +366,10 @@ describe('agents cannot start workflows', () => {
   test('S402 weft run inside an agent (WEFT_AGENT=1, as its Bash tool sets) is refused before anything starts', async () => {
     const id = uniqueName('inside-agent');
     const res = await runWeft(['run', path.join(FIXTURES, 'api-text.js'), '--id', id], {
-      env: weftEnv({ modelUrl: model.url, taskQueue: id, extra: { WEFT_AGENT: '1' } }),
+      env: weftEnv({ modelUrl: shared.model.url, taskQueue: id, extra: { WEFT_AGENT: '1' } }),
     });
     assert.equal(res.code, 2);
     assert.match(res.stderr.trim(), /^weft: agents cannot start workflows/);
-    await assert.rejects(client.temporal.workflow.getHandle(id).describe(), /not found/i);
+    await assert.rejects(shared.client.temporal.workflow.getHandle(id).describe(), /not found/i);
   });
 });
