@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { WeftClient } from '../client/weft-client';
 
 /** Exit codes of every weft command: the contract other tools rely on. */
 export const EXIT = { completed: 0, notCompleted: 1, refused: 2 } as const;
@@ -20,4 +21,14 @@ export function stderr(line: string): void {
 /** Writes one JSON value as a line on stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/** Connects a client for one command and closes it when the command is done. */
+export async function withClient<T>(fn: (client: WeftClient) => Promise<T>): Promise<T> {
+  const client = await WeftClient.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
 }

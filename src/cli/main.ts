@@ -3,6 +3,7 @@ import { ConfigError, ScriptError, WeftError } from '../errors';
 import { EXIT, stderr } from './command-context';
 import type { RegisterCommands } from './command-context';
 import { registerControlCommands } from './commands/control';
+import { registerPayloadCommands } from './commands/payloads';
 import { registerRunCommands } from './commands/run';
 import { registerRunViewCommands } from './commands/runs';
 import { registerServerCommands } from './commands/server';
@@ -19,6 +20,7 @@ const COMMANDS: RegisterCommands[] = [
   registerWorkflowCommands,
   registerWorkerCommands,
   registerServerCommands,
+  registerPayloadCommands,
 ];
 
 function buildProgram(setCode: (code: number) => void): Command {

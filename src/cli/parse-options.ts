@@ -42,12 +42,12 @@ export function parseTokenBudget(raw: string): number {
   return n;
 }
 
-/** Parses a duration such as `90s`, `20m`, `2h` or plain milliseconds into milliseconds. */
+/** Parses a duration such as `90s`, `20m`, `2h`, `7d` or plain milliseconds into milliseconds. */
 export function parseDuration(raw: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(raw.trim());
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(raw.trim());
   if (!match) throw new InvalidArgumentError(`expected a duration like 90s, 20m or 2h, got "${raw}"`);
-  const unit = (match[2] ?? 'ms').toLowerCase() as 'ms' | 's' | 'm' | 'h';
-  const ms = Number(match[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[unit];
+  const unit = (match[2] ?? 'ms').toLowerCase() as 'ms' | 's' | 'm' | 'h' | 'd';
+  const ms = Number(match[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit];
   if (ms < 1) throw new InvalidArgumentError('the duration must be positive');
   return Math.round(ms);
 }

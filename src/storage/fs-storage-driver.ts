@@ -40,8 +40,8 @@ function sha256(bytes: Uint8Array): string {
  * identical payloads (a retried agent's prompt, a fan-out's shared context) are written once, a
  * store is idempotent, and a retrieve can verify what it read.
  *
- * Nothing is ever deleted: a payload may be read again by a replay or a resume long after its run
- * ended. Remove the folder (or files older than the namespace's retention) to reclaim space.
+ * The driver never deletes: a payload may be read again by a replay or a resume long after its run
+ * ended. `weft payloads gc` ({@link collectPayloadGarbage}) removes the ones no run references.
  */
 export class FileSystemStorageDriver implements StorageDriver {
   readonly name: string;
@@ -72,8 +72,9 @@ export class FileSystemStorageDriver implements StorageDriver {
     const digest = sha256(bytes);
     const file = this.pathOf(digest);
     const claim = new StorageDriverClaim({ sha256: digest, size: String(bytes.length) });
-    // Same name, same bytes: an existing file is already the right one.
-    if (await exists(file)) return claim;
+    // Same name, same bytes: an existing file is already the right one. Its time is renewed so the
+    // garbage collector's grace period counts from the newest store, not the first.
+    if (await touch(file)) return claim;
     await fsp.mkdir(path.dirname(file), { recursive: true });
     // Written aside then renamed, so a reader (or a crash) never sees a partial payload.
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
@@ -112,9 +113,10 @@ export class FileSystemStorageDriver implements StorageDriver {
   }
 }
 
-async function exists(file: string): Promise<boolean> {
+async function touch(file: string): Promise<boolean> {
   try {
-    await fsp.access(file);
+    const now = new Date();
+    await fsp.utimes(file, now, now);
     return true;
   } catch {
     return false;

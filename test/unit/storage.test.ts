@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -51,9 +51,14 @@ void test('S212 fs driver: stores content-addressed, dedupes, and gives back the
   const back = await driver.retrieve({}, claims);
   assert.deepEqual(defaultPayloadConverter.fromPayload(back[0]!), { output: 'x'.repeat(300_000) });
   assert.deepEqual(defaultPayloadConverter.fromPayload(back[1]!), { output: 'y'.repeat(300_000) });
-  // Storing again is idempotent: nothing new is written.
+  // Storing again is idempotent: nothing new is written, but the file's time is renewed, so the
+  // garbage collector's grace period counts from the newest store.
+  const old = new Date(Date.now() - 86_400_000);
+  for (const file of files) await utimes(file, old, old);
   await driver.store({}, [big]);
   assert.equal((await filesUnder(dir)).length, 2);
+  const times = await Promise.all(files.map(async (f) => (await stat(f)).mtimeMs));
+  assert.equal(times.filter((m) => m > old.getTime() + 60_000).length, 1, 'only the stored one is renewed');
 });
 
 void test('S212 fs driver: a missing or corrupt payload is a clear error, not garbage', async (t) => {

@@ -1,21 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import type { Command } from 'commander';
-import { WeftClient } from '../../client/weft-client';
 import { ConfigError } from '../../errors';
 import { replayHistory } from '../../replay';
-import { EXIT, printJson, stderr } from '../command-context';
+import { EXIT, printJson, stderr, withClient } from '../command-context';
 import type { CommandContext } from '../command-context';
 import { quietTemporalLogs } from '../temporal-runtime';
-
-async function withClient<T>(fn: (client: WeftClient) => Promise<T>): Promise<T> {
-  const client = await WeftClient.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 /** Registers stop, pause, continue and replay (S306, S307). */
 export function registerControlCommands(program: Command, ctx: CommandContext): void {

@@ -2,22 +2,12 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { RUN_STATUSES } from '../../client/run-views';
 import type { AgentDetails, RunDetails, RunListEntry, RunStatusName } from '../../client/run-views';
-import { WeftClient } from '../../client/weft-client';
 import { ConfigError } from '../../errors';
-import { printJson, stderr } from '../command-context';
+import { printJson, stderr, withClient } from '../command-context';
 import type { CommandContext } from '../command-context';
 import { formatCost, formatDuration, formatTokens } from '../live-view';
 import { parsePositiveInt } from '../parse-options';
 import { followProgress, printSummary } from '../run-helpers';
-
-async function withClient<T>(fn: (client: WeftClient) => Promise<T>): Promise<T> {
-  const client = await WeftClient.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 function parseStatus(raw: string): RunStatusName {
   const status = raw.toLowerCase().replace('canceled', 'cancelled').replace('-', '_') as RunStatusName;
