@@ -114,8 +114,10 @@ void test(
       const type = proto.api.enums.v1.EventType[event.eventType ?? 0] ?? 'unknown';
       counts.set(type, (counts.get(type) ?? 0) + 1);
     }
-    const progress = await client.progress(runId);
-    const progressBytes = Buffer.byteLength(JSON.stringify(progress));
+    // Measured mid-run: a query after the end would replay all 3,000+ events inside one activation,
+    // which under a loaded suite can pass the SDK's fixed 5 s activation limit. The run output
+    // carries the same records, all completed, so its size bounds the final progress too.
+    const progressBytes = Buffer.byteLength(JSON.stringify(midRun));
     const outputBytes = Buffer.byteLength(JSON.stringify(output));
     const store = await storeUsage(payloadDir);
 
