@@ -121,3 +121,95 @@ export type {
   TokenUsage,
   WorktreeReport,
 } from './types';
+
+// ==== Stratus-style TypeScript API (SPEC section 7, seed 000; docs/stratus-api.md) ====
+// `run(ctx, args)` runs in the caller's process; each run is one Temporal workflow (a stratusSession)
+// whose agent tasks run durably as weft's agent activity on the weft workers of the task queue.
+export {
+  ACCEPT_SCHEMA,
+  Agent,
+  MATCH_SCHEMA,
+  VERDICT_SCHEMA,
+  WorkflowRunManager,
+  checkWorkflowDraft,
+  createModel,
+  generateWorkflowDraft,
+  runWorkflow,
+  streamWorkflow,
+  workflow,
+  workflowTask,
+} from './stratus';
+export type {
+  AdversarialVerifyOptions,
+  AdversarialVerifyResult,
+  AgentConfig,
+  AgentWorkflowTask,
+  Candidate,
+  FanOutAndSynthesizeOptions,
+  FanOutAndSynthesizeResult,
+  Finding,
+  FunctionTaskContext,
+  FunctionWorkflowTask,
+  GenerateAndFilterOptions,
+  GenerateAndFilterResult,
+  LoopUntilDoneOptions,
+  LoopUntilDoneResult,
+  ManagedWorkflowRun,
+  PhaseOptions,
+  ResumeSource,
+  RunWorkflowOptions,
+  StratusModel,
+  SynthesizeOptions,
+  TournamentMatch,
+  TournamentOptions,
+  TournamentResult,
+  VerifiedFinding,
+  WorkflowBudget,
+  WorkflowConfig,
+  WorkflowDefinition,
+  WorkflowDraft,
+  WorkflowDraftOptions,
+  WorkflowEvent,
+  WorkflowEventBase,
+  WorkflowEventType,
+  WorkflowPhaseRef,
+  WorkflowPhaseResult,
+  WorkflowRunResult,
+  WorkflowRunStatus,
+  WorkflowRuntimeContext,
+  WorkflowStream,
+  WorkflowTask,
+  WorkflowTaskKind,
+  WorkflowTaskResult,
+  WorkflowTaskStatus,
+  WorkflowUsage,
+} from './stratus';
+export { RunAbandonedError, RunCancelledError, TaskFailedError, WorkflowRunError } from './errors';
+// ==== end of the Stratus-style API ====
+
+// ==== AgentOS-style YAML workflows (SPEC section 6, seed 002; docs/yaml-workflows.md) ====
+// A YAML definition compiles to an ordinary weft script (the YAML runner plus the checked
+// definition), so `client.start(compileYamlWorkflow(...))` runs it like any script.
+export {
+  compileYamlWorkflow,
+  compileYamlWorkflowFile,
+  definitionOf,
+  isYamlPath,
+  parseYamlWorkflow,
+} from './agentos/compile-yaml';
+export type {
+  CompileYamlOptions,
+  CompiledDefinition,
+  CompiledStep,
+  ErrorMode,
+  StepMode,
+  YamlStep,
+  YamlWorkflowDefinition,
+} from './agentos/compile-yaml';
+export { parseAgentOverrides, resolveAgentRoles } from './agentos/agent-roles';
+export { yamlRunStatus } from './agentos/yaml-runs';
+export type { StepState, StepStatus, YamlRunResult, YamlRunStatus } from './agentos/yaml-runs';
+export { compileWorkflowFile } from './compiler/compile-workflow-file';
+export { StepFailedError } from './errors';
+export type { ApprovalDecision, ApprovalRecord, ApprovalResult } from './types';
+// ==== end of the YAML workflows API ====

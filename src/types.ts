@@ -92,6 +92,17 @@ export interface AgentOptions {
   model?: string;
   agentType?: string;
   isolation?: 'worktree';
+  /**
+   * Longest this agent may run, in milliseconds, instead of the run's `--agent-timeout` (S405).
+   * Not part of the resume key: it does not change the agent's work.
+   */
+  timeoutMs?: number;
+  /**
+   * What a terminal failure does: `'null'` (the default) resolves to null and records the reason
+   * on the agent (S203); `'throw'` rejects with the error (its `name` is the failure type, e.g.
+   * `AgentError`), so the script can report why. A stopped agent gives null either way.
+   */
+  onError?: 'null' | 'throw';
 }
 
 /** What the workflow asks the agent activity to do for one `agent()` call. */
@@ -125,9 +136,24 @@ export interface AgentRequest {
   maxOutputTokens: number | null;
   /** Content key of this call for resume (S305); see `agentKey`. */
   cacheKey: string;
+  /**
+   * Which setting the activity's start-to-close timeout came from, for the timeout message;
+   * absent means the run's `--agent-timeout`.
+   */
+  timeoutSetting?: string;
   /** 1 for the first call with this key in the run, 2 for the second, and so on. */
   occurrence: number;
   dryRun: boolean;
+  /**
+   * The agent's own instructions (a Stratus `Agent`'s `instructions`, S701), placed in the system
+   * prompt after an agent type's prompt and before weft's non-interactive rules. Absent for scripts.
+   */
+  instructions?: string | null;
+  /**
+   * Tool names the agent may use, instead of its agent type's list (or every tool); `[]` gives it
+   * none. StructuredOutput is never removed. Absent for scripts.
+   */
+  tools?: string[] | null;
 }
 
 /** A git worktree an agent changed, kept for the user (S204). */
@@ -207,6 +233,43 @@ export interface RunProgress {
   startedAt: number;
   /** Why the run stopped admitting agents: a spent budget or a passed deadline. */
   stopReason: string | null;
+  /** Every `approval()` of the run, waiting or decided (S602); absent in runs before approvals existed. */
+  approvals?: ApprovalRecord[];
+}
+
+/** One `approval(step, message)` gate of a run (S602). */
+export interface ApprovalRecord {
+  /** 0-based position among the run's approvals. */
+  index: number;
+  /** The step (or any name the script chose) a person approves. */
+  step: string;
+  /** What the script asked, shown to the person. */
+  message: string | null;
+  /** Name of the nested workflow that asked, if any (S211). */
+  group: string | null;
+  status: 'waiting' | 'approved' | 'rejected';
+  /** Workflow-clock milliseconds since the epoch. */
+  requestedAt: number;
+  decidedAt: number | null;
+  /** Who decided, as the approver gave it. */
+  by: string | null;
+  comment: string | null;
+}
+
+/** What `weft approve` / `weft reject` send to a waiting run (S602). */
+export interface ApprovalDecision {
+  /** The waiting step; may be left out when exactly one approval is waiting. */
+  step?: string;
+  approved: boolean;
+  by?: string;
+  comment?: string;
+}
+
+/** What `approval()` resolves to in a script. */
+export interface ApprovalResult {
+  approved: boolean;
+  by: string | null;
+  comment: string | null;
 }
 
 /** What the interpreter workflow returns. */
@@ -223,6 +286,8 @@ export interface RunOutput {
   cached: number;
   /** Set when a budget or deadline ended the run early; `result` is then partial or null. */
   stopReason: string | null;
+  /** Every `approval()` of the run (S602); absent in runs before approvals existed. */
+  approvals?: ApprovalRecord[];
 }
 
 /** One completed agent of an earlier run, offered to a resumed run (S305). */

@@ -3,7 +3,7 @@ import os from 'node:os';
 import Anthropic from '@anthropic-ai/sdk';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { compileScriptFile } from '../compiler/compile-script';
+import { compileWorkflowFile } from '../compiler/compile-workflow-file';
 import { resolveWorkflowRef } from '../compiler/saved-workflows';
 import { BUNDLED_WORKFLOWS_DIR, DEFAULT_MODEL } from '../config';
 import { AgentError, AgentOutputError, ConfigError, WeftError } from '../errors';
@@ -140,7 +140,7 @@ export function createActivities(deps: ActivityDeps = {}): AgentActivities {
           : null;
         const model = resolveModel(request, definition, defaultModel);
         // A restricted list never removes StructuredOutput: the loop adds it for schema agents (S403).
-        const { tools } = selectTools(definition?.tools ?? null);
+        const { tools } = selectTools(request.tools ?? definition?.tools ?? null);
         let checkpoint = resume;
         if (request.isolation === 'worktree') {
           const saved = resume?.worktree ? await reopenWorktree(resume.worktree) : null;
@@ -165,7 +165,8 @@ export function createActivities(deps: ActivityDeps = {}): AgentActivities {
           sleep: (ms) => sleepUnless(ms, signal),
           tools,
           cwd,
-          instructions: definition?.systemPrompt ?? null,
+          instructions:
+            [definition?.systemPrompt, request.instructions].filter((s) => s?.trim()).join('\n\n') || null,
           resume: checkpoint,
           worktree,
           ...(deps.maxModelRetries === undefined ? {} : { maxModelRetries: deps.maxModelRetries }),
@@ -183,7 +184,7 @@ export function createActivities(deps: ActivityDeps = {}): AgentActivities {
           const spent = caught as { usage?: unknown; costUsd?: unknown; modelCalls?: unknown };
           err = Object.assign(
             new AgentError(
-              `agent "${request.label}" timed out after ${formatSeconds(ctx.info.startToCloseTimeoutMs)} (--agent-timeout)`,
+              `agent "${request.label}" timed out after ${formatSeconds(ctx.info.startToCloseTimeoutMs)} (${request.timeoutSetting ?? '--agent-timeout'})`,
               { cause: caught },
             ),
             { usage: spent.usage, costUsd: spent.costUsd, modelCalls: spent.modelCalls },
@@ -214,7 +215,8 @@ export function createActivities(deps: ActivityDeps = {}): AgentActivities {
           bundledDir,
           callerDir: request.callerDir,
         });
-        return await compileScriptFile(file);
+        // A saved YAML definition's roles map to the agent types of the run's project (S601).
+        return await compileWorkflowFile(file, { roles: { cwd: request.cwd, home } });
       } catch (err) {
         throw toFailure(err);
       }

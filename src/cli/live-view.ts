@@ -248,6 +248,11 @@ export function renderLiveView(progress: RunProgress, options: RenderOptions): s
   const build = (maxAgentLines: number, maxLogLines: number): string[] => {
     const lines = [header];
     if (progress.stopReason) lines.push(k.yellow(`  stopped admitting agents: ${progress.stopReason}`));
+    for (const a of progress.approvals ?? []) {
+      if (a.status !== 'waiting') continue;
+      const how = options.runId ? ` — weft approve ${options.runId} --step ${JSON.stringify(a.step)}` : '';
+      lines.push(k.yellow(`  ⏸ waiting for approval of step "${a.step}"${how}`));
+    }
     const topLevel = tree.filter((g) => g.group === null).flatMap((g) => g.phases);
     const nested = tree.filter((g) => g.group !== null);
     const nodes: Array<

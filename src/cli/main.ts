@@ -9,6 +9,7 @@ import { registerRunViewCommands } from './commands/runs';
 import { registerServerCommands } from './commands/server';
 import { registerWorkerCommands } from './commands/worker';
 import { registerWorkflowCommands } from './commands/workflows';
+import { registerYamlWorkflowCommands } from './commands/yaml-workflows';
 
 export { EXIT } from './command-context';
 
@@ -18,6 +19,7 @@ const COMMANDS: RegisterCommands[] = [
   registerControlCommands,
   registerRunViewCommands,
   registerWorkflowCommands,
+  registerYamlWorkflowCommands,
   registerWorkerCommands,
   registerServerCommands,
   registerPayloadCommands,

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { RunSummary, StartOptions, WeftClient } from '../client/weft-client';
-import { compileScriptFile } from '../compiler/compile-script';
+import { isYamlPath } from '../agentos/compile-yaml';
+import { compileWorkflowFile } from '../compiler/compile-workflow-file';
 import { resolveWorkflowRef } from '../compiler/saved-workflows';
 import { BUNDLED_WORKFLOWS_DIR, loadConfig } from '../config';
 import { ConfigError } from '../errors';
@@ -36,19 +37,31 @@ export interface RunFlags {
   maxDuration?: number;
 }
 
-/** Resolves `<script.js|saved-name>` to a compiled script; refusals are ScriptErrors (S105). */
-export async function loadTarget(target: string, cwd: string): Promise<CompiledScript> {
+/**
+ * Resolves `<script.js|workflow.yaml|saved-name>` to a compiled script; refusals are ScriptErrors
+ * (S105). A YAML definition's agent roles are resolved against `cwd`'s agent types, with
+ * `agentOverrides` (`--agent role=type`) first (S601).
+ */
+export async function loadTarget(
+  target: string,
+  cwd: string,
+  agentOverrides: Readonly<Record<string, string>> = {},
+): Promise<CompiledScript> {
   refuseInsideAgent();
+  const home = loadConfig().home;
+  const roles = { cwd, home, overrides: agentOverrides };
   const looksLikeFile =
-    target.endsWith('.js') || target.includes('/') || existsSync(path.resolve(cwd, target));
-  if (looksLikeFile) return compileScriptFile(path.resolve(cwd, target));
-  const file = await resolveWorkflowRef(target, {
-    cwd,
-    home: loadConfig().home,
-    bundledDir: BUNDLED_WORKFLOWS_DIR,
-    callerDir: null,
-  });
-  return compileScriptFile(file);
+    target.endsWith('.js') ||
+    isYamlPath(target) ||
+    target.includes('/') ||
+    existsSync(path.resolve(cwd, target));
+  const file = looksLikeFile
+    ? path.resolve(cwd, target)
+    : await resolveWorkflowRef(target, { cwd, home, bundledDir: BUNDLED_WORKFLOWS_DIR, callerDir: null });
+  if (!isYamlPath(file) && Object.keys(agentOverrides).length > 0) {
+    throw new ConfigError('--agent role=type applies to YAML workflows only');
+  }
+  return compileWorkflowFile(file, { roles });
 }
 
 /**
@@ -57,7 +70,9 @@ export async function loadTarget(target: string, cwd: string): Promise<CompiledS
  */
 export function refuseInsideAgent(env: NodeJS.ProcessEnv = process.env): void {
   if (env.WEFT_AGENT === '1') {
-    throw new ConfigError('agents cannot start workflows: weft run/start is refused inside an agent (WEFT_AGENT=1)');
+    throw new ConfigError(
+      'agents cannot start workflows: weft run/start is refused inside an agent (WEFT_AGENT=1)',
+    );
   }
 }
 

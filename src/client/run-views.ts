@@ -14,6 +14,7 @@ import { WEFT_AGENTS, WEFT_COST_USD, WEFT_OUTPUT_TOKENS, WEFT_PHASE } from '../s
 import type {
   AgentRecord,
   AgentStatus,
+  ApprovalRecord,
   LogLine,
   RunOutput,
   RunProgress,
@@ -270,6 +271,8 @@ export interface RunDetails {
   usage: TokenUsage;
   costUsd: number;
   logs: LogLine[];
+  /** The run's approval gates, waiting or decided (S602). */
+  approvals: ApprovalRecord[];
 }
 
 function historyAttempts(history: RunHistory | null): Map<number, AgentActivity> {
@@ -334,18 +337,19 @@ export async function runDetails(deps: RunViewDeps, runId: string): Promise<RunD
   let error: string | null = null;
   let usage: TokenUsage | null = null;
   let costUsd: number | null = null;
+  let approvals: ApprovalRecord[] | undefined;
   if (status === 'running') {
     const progress = await deps.tryProgress(runId);
-    if (progress) ({ agents: records, logs, usage, costUsd } = progress);
+    if (progress) ({ agents: records, logs, usage, costUsd, approvals } = progress);
   } else {
     try {
       const output = (await handle.result()) as RunOutput;
-      ({ records, logs, usage, costUsd, result } = output);
+      ({ records, logs, usage, costUsd, result, approvals } = output);
     } catch (err) {
       error = status === 'cancelled' ? 'run stopped' : describeError(err);
       // A failed run's output is lost; a worker can still answer its query by replaying it.
       const progress = await deps.tryProgress(runId);
-      if (progress) ({ agents: records, logs, usage, costUsd } = progress);
+      if (progress) ({ agents: records, logs, usage, costUsd, approvals } = progress);
     }
   }
 
@@ -401,5 +405,6 @@ export async function runDetails(deps: RunViewDeps, runId: string): Promise<RunD
     usage: usage ?? sum,
     costUsd: costUsd ?? agents.reduce((n, a) => n + a.costUsd, 0),
     logs,
+    approvals: approvals ?? [],
   };
 }

@@ -16,8 +16,23 @@ import { ConfigError } from '../errors';
 import { dataConverterFromEnv } from '../storage/data-converter';
 import { buildResumeCache } from './resume-cache';
 import { readRunHistory } from './run-history';
-import { continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from '../workflows/definitions';
-import type { CompiledScript, RunInput, RunOptions, RunOutput, RunProgress, TokenUsage } from '../types';
+import {
+  approveUpdate,
+  continueSignal,
+  pauseSignal,
+  progressQuery,
+  stopAgentUpdate,
+} from '../workflows/definitions';
+import type {
+  ApprovalDecision,
+  ApprovalRecord,
+  CompiledScript,
+  RunInput,
+  RunOptions,
+  RunOutput,
+  RunProgress,
+  TokenUsage,
+} from '../types';
 import type { Payload } from '@temporalio/common';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { WEFT_AGENTS, WEFT_DRY_RUN, WEFT_OUTPUT_TOKENS, WEFT_SEARCH_ATTRIBUTES } from '../search-attributes';
@@ -125,7 +140,10 @@ export class WeftClient {
       if (options.embeddedServer === false) {
         throw new ConfigError('TEMPORAL_ADDRESS is not set and the embedded server is disabled');
       }
-      const server = await ensureDevServer({ stateDir: config.stateDir, searchAttributes: WEFT_SEARCH_ATTRIBUTES });
+      const server = await ensureDevServer({
+        stateDir: config.stateDir,
+        searchAttributes: WEFT_SEARCH_ATTRIBUTES,
+      });
       address = server.address;
       uiUrl ??= server.uiUrl;
     }
@@ -300,6 +318,32 @@ export class WeftClient {
     return this.handle(runId).executeUpdate(stopAgentUpdate, {
       args: [{ agent, ...(reason ? { reason } : {}) }],
     });
+  }
+
+  /**
+   * Approves or rejects a step waiting in `approval()` (S602) and returns the decided approval.
+   *
+   * @throws ConfigError - When the run is unknown or has ended, or no matching step is waiting
+   *   (the run's update validator refused it; nothing was recorded).
+   *
+   * @example
+   * await client.approve(runId, { step: 'Deploy', approved: true, by: 'ana', comment: 'go' });
+   */
+  async approve(runId: string, decision: ApprovalDecision): Promise<ApprovalRecord> {
+    const description = await this.describe(runId);
+    if (description.status.name !== 'RUNNING') {
+      throw new ConfigError(
+        `run ${runId} is ${statusName(description.status.name)}: nothing is waiting for approval`,
+      );
+    }
+    try {
+      return await this.handle(runId).executeUpdate(approveUpdate, { args: [decision] });
+    } catch (err) {
+      // The validator's refusal arrives as the update's failure; its message is the reason.
+      const cause = (err as { cause?: unknown }).cause;
+      const reason = cause instanceof Error ? cause.message : (err as Error).message;
+      throw new ConfigError(`run ${runId}: ${reason}`);
+    }
   }
 
   /** Stops admitting new agents; running ones finish (S306). */

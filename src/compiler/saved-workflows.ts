@@ -5,8 +5,9 @@
 import { readdir, stat } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 
+import { isYamlPath } from '../agentos/compile-yaml';
 import { ConfigError } from '../errors';
-import { compileScriptFile } from './compile-script';
+import { compileWorkflowFile } from './compile-workflow-file';
 
 /** Where a saved workflow came from; earlier origins win a name clash. */
 export type WorkflowOrigin = 'project' | 'personal' | 'bundled';
@@ -19,6 +20,8 @@ export interface SavedWorkflow {
   /** Absolute path of the script. */
   path: string;
   origin: WorkflowOrigin;
+  /** A JS workflow script, or an AgentOS-style YAML definition (S601). */
+  kind: 'script' | 'yaml';
 }
 
 /** A saved workflow script that failed to compile, kept so listings can say why it is missing. */
@@ -78,7 +81,8 @@ export function savedWorkflowDirs(opts: SavedWorkflowOptions): SavedWorkflowDir[
 }
 
 /**
- * Every `*.js` script in the saved-workflow folders, by `meta.name`. On a name clash the first
+ * Every `*.js` script and `*.yaml`/`*.yml` definition (S601) in the saved-workflow folders, by
+ * `meta.name` (a definition's `id`). On a name clash the first
  * folder in priority order wins (project beats personal beats bundled); within a folder, the
  * alphabetically first file. Scripts that fail to compile are returned in `broken`.
  */
@@ -92,14 +96,20 @@ export async function listSavedWorkflows(
     for (const path of await scriptsIn(dir)) {
       let meta;
       try {
-        ({ meta } = await compileScriptFile(path));
+        ({ meta } = await compileWorkflowFile(path));
       } catch (err) {
         broken.push({ path, error: err instanceof Error ? err.message : String(err) });
         continue;
       }
       if (names.has(meta.name)) continue;
       names.add(meta.name);
-      const workflow: SavedWorkflow = { name: meta.name, description: meta.description, path, origin };
+      const workflow: SavedWorkflow = {
+        name: meta.name,
+        description: meta.description,
+        path,
+        origin,
+        kind: isYamlPath(path) ? 'yaml' : 'script',
+      };
       if (meta.whenToUse !== undefined) workflow.whenToUse = meta.whenToUse;
       workflows.push(workflow);
     }
@@ -111,8 +121,8 @@ export async function listSavedWorkflows(
  * Finds the script `workflow(ref)` or `weft run <name>` means, without compiling it (the caller
  * does, so an unreadable or broken script fails with its own ScriptError).
  *
- * A name resolves, folder by folder in priority order, to `<dir>/<name>.js`, else to a script in
- * that folder whose `meta.name` is the name. `{ scriptPath }` resolves against `callerDir`, or
+ * A name resolves, folder by folder in priority order, to `<dir>/<name>.js`, `<name>.yaml` or
+ * `<name>.yml`, else to a script in that folder whose `meta.name` (a definition's `id`) is the name. `{ scriptPath }` resolves against `callerDir`, or
  * `cwd` when the caller has no folder (an inline script); a leading `~/` means `home`.
  *
  * @returns An absolute path.
@@ -144,12 +154,14 @@ export async function resolveWorkflowRef(
   const plainFileName = !/[/\\]/.test(name) && name !== '.' && name !== '..';
   for (const { dir } of dirs) {
     if (plainFileName) {
-      const candidate = nodePath.join(dir, `${name}.js`);
-      if (await isFile(candidate)) return candidate;
+      for (const ext of WORKFLOW_EXTENSIONS) {
+        const candidate = nodePath.join(dir, `${name}${ext}`);
+        if (await isFile(candidate)) return candidate;
+      }
     }
     for (const path of await scriptsIn(dir)) {
       try {
-        if ((await compileScriptFile(path)).meta.name === name) return path;
+        if ((await compileWorkflowFile(path)).meta.name === name) return path;
       } catch {
         // A broken script matches no name; listings report it.
       }
@@ -158,7 +170,10 @@ export async function resolveWorkflowRef(
   throw new ConfigError(`unknown workflow "${name}": not found in ${dirs.map((d) => d.label).join(', ')}`);
 }
 
-/** Absolute paths of the `*.js` files in `dir`, sorted; none when the folder is missing. */
+/** File endings of saved workflows: JS scripts, then YAML definitions (S601). */
+const WORKFLOW_EXTENSIONS = ['.js', '.yaml', '.yml'] as const;
+
+/** Absolute paths of the saved-workflow files in `dir`, sorted; none when the folder is missing. */
 async function scriptsIn(dir: string): Promise<string[]> {
   let entries: string[];
   try {
@@ -168,7 +183,7 @@ async function scriptsIn(dir: string): Promise<string[]> {
   }
   const scripts: string[] = [];
   for (const entry of entries.sort()) {
-    if (!entry.endsWith('.js')) continue;
+    if (!WORKFLOW_EXTENSIONS.some((ext) => entry.endsWith(ext))) continue;
     const path = nodePath.join(dir, entry);
     // stat, not the dirent, so symlinked scripts count.
     if (await isFile(path)) scripts.push(path);

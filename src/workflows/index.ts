@@ -4,3 +4,4 @@
  */
 export { interpretScript as default } from './interpreter';
 export { continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from './definitions';
+export { stratusSession } from './stratus-session';

@@ -15,6 +15,9 @@ import {
 import type {
   AgentOptions,
   AgentRecord,
+  ApprovalDecision,
+  ApprovalRecord,
+  ApprovalResult,
   AgentRequest,
   AgentResult,
   CompiledScript,
@@ -29,17 +32,22 @@ import type {
   TokenUsage,
   WeftActivities,
 } from '../types';
-import { WEFT_AGENTS, WEFT_COST_USD, WEFT_FAILED_AGENTS, WEFT_OUTPUT_TOKENS, WEFT_PHASE } from '../search-attributes';
+import {
+  WEFT_AGENTS,
+  WEFT_COST_USD,
+  WEFT_FAILED_AGENTS,
+  WEFT_OUTPUT_TOKENS,
+  WEFT_PHASE,
+} from '../search-attributes';
 import { agentKey } from './agent-key';
-import { continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from './definitions';
+import { runAgent, SCHEMA_ATTEMPTS } from './agent-activity';
+import { approveUpdate, continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from './definitions';
 import { SCRIPT_GLOBALS } from './script-globals';
 import { ScriptDate, ScriptMath } from './script-sandbox';
 import { Semaphore } from './semaphore';
 
 /** Items one `parallel()` or `pipeline()` call accepts (S207). */
 export const MAX_ITEMS = 4096;
-/** StructuredOutput attempts before `agent()` throws (S202). */
-const SCHEMA_ATTEMPTS = 5;
 /** Characters of each prompt kept in run records; the full prompt is in the activity's input. */
 const PROMPT_PREVIEW = 500;
 /** Counters in search attributes lag by at most this much workflow time; each upsert is an event. */
@@ -47,26 +55,7 @@ const ATTRIBUTE_INTERVAL_MS = 5_000;
 /** Running agents named per phase in the Web UI's current details. */
 const RUNNING_SHOWN = 5;
 
-/**
- * A dead worker's agents are retried once their heartbeat is this late (S405); agents heartbeat
- * every few seconds, even while a model call or a tool is in flight.
- */
-const AGENT_HEARTBEAT_TIMEOUT = '15 seconds';
-
-// The agent activity owns retries of model calls (rate limits, overload); Temporal's policy here
-// covers what the activity cannot: a lost worker, a missed heartbeat, a timeout.
-const { runAgent } = proxyActivities<WeftActivities>({
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: AGENT_HEARTBEAT_TIMEOUT,
-  retry: {
-    // What reaches this policy is a lost worker or a timeout: retry on a live worker at once.
-    initialInterval: '200 milliseconds',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    maximumAttempts: 6,
-    nonRetryableErrorTypes: ['AgentOutputError', 'SchemaError', 'ConfigError'],
-  },
-});
+// The agent activity (heartbeat timeout, retry policy) is shared with the Stratus session workflow.
 
 const { loadWorkflow, fetchResumeCache } = proxyActivities<WeftActivities>({
   startToCloseTimeout: '2 minutes',
@@ -144,6 +133,12 @@ function checkAgentOptions(prompt: unknown, opts: unknown): AgentOptions {
   if (o.isolation !== undefined && o.isolation !== 'worktree') {
     throw new TypeError(`agent() option isolation must be 'worktree'`);
   }
+  if (o.timeoutMs !== undefined && !(typeof o.timeoutMs === 'number' && o.timeoutMs >= 1)) {
+    throw new TypeError('agent() option timeoutMs must be a number of milliseconds, at least 1');
+  }
+  if (o.onError !== undefined && o.onError !== 'null' && o.onError !== 'throw') {
+    throw new TypeError(`agent() option onError must be 'null' or 'throw'`);
+  }
   if (o.schema !== undefined) assertSatisfiableSchema(o.schema);
   return o as AgentOptions;
 }
@@ -170,6 +165,7 @@ interface LiveAgent {
 class Run {
   private readonly records: AgentRecord[] = [];
   private readonly logs: LogLine[] = [];
+  private readonly approvals: ApprovalRecord[] = [];
   private readonly usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
   private costUsd = 0;
   private started = 0;
@@ -214,6 +210,9 @@ class Run {
         }
       },
     });
+    setHandler(approveUpdate, (decision) => this.decide(decision), {
+      validator: (decision: ApprovalDecision) => void this.waitingApproval(decision),
+    });
   }
 
   async execute(): Promise<RunOutput> {
@@ -238,11 +237,14 @@ class Run {
       }
       // A script error ends the run as failed, never as a workflow-task retry loop.
       const error = unwrapActivityFailure(err);
+      // A script may leave what it got so far on its error (the YAML runner's step list), so a
+      // failed run still shows it.
+      const partial = (err as { partialResult?: unknown } | null)?.partialResult;
       throw ApplicationFailure.create({
         type: error.name || 'Error',
         message: error.message,
         nonRetryable: true,
-        details: [{ agents: this.started, usage: this.usage }],
+        details: [{ agents: this.started, usage: this.usage, ...(partial === undefined ? {} : { partial }) }],
       });
     } finally {
       this.publishDetails(true);
@@ -297,6 +299,7 @@ class Run {
       args,
       api.budget,
       api.workflow,
+      api.approval,
       ScriptDate,
       ScriptMath,
     );
@@ -321,7 +324,8 @@ class Run {
         this.notePhase(title);
         if (ctx.group === null && title !== this.currentPhase) {
           this.currentPhase = title;
-          if (this.input.options.searchAttributes) upsertSearchAttributes([{ key: WEFT_PHASE, value: title }]);
+          if (this.input.options.searchAttributes)
+            upsertSearchAttributes([{ key: WEFT_PHASE, value: title }]);
           this.publishDetails();
         }
       },
@@ -334,7 +338,83 @@ class Run {
       },
       budget,
       workflow: (ref: unknown, childArgs?: unknown) => this.workflow(ref, childArgs, ctx),
+      approval: (step: unknown, message?: unknown) => this.approval(step, message, ctx),
     };
+  }
+
+  /**
+   * The script global `approval(step, message?)`: waits, with no timer and for as long as it takes,
+   * until a person approves or rejects `step` through the `weft.approve` update (`weft approve` /
+   * `weft reject`, S602). The wait is workflow state, so it survives worker restarts; cancelling
+   * the run ends it. Resolves to `{ approved, by, comment }`; a rejection does not throw.
+   *
+   * @example
+   * const { approved, comment } = await approval('Deploy', 'Deploy v2 to production?');
+   * if (!approved) return { skipped: comment };
+   */
+  private async approval(step: unknown, message: unknown, ctx: ScriptContext): Promise<ApprovalResult> {
+    if (typeof step !== 'string' || step.trim() === '') {
+      throw new TypeError('approval(step, message?) needs a non-empty step name');
+    }
+    if (message !== undefined && message !== null && typeof message !== 'string') {
+      throw new TypeError('approval() message must be a string');
+    }
+    const record: ApprovalRecord = {
+      index: this.approvals.length,
+      step,
+      message: typeof message === 'string' ? message : null,
+      group: ctx.group,
+      status: 'waiting',
+      requestedAt: Date.now(),
+      decidedAt: null,
+      by: null,
+      comment: null,
+    };
+    this.approvals.push(record);
+    this.logs.push({
+      at: record.requestedAt,
+      message: `waiting for approval of step "${step}"${record.message ? `: ${record.message}` : ''}`,
+      group: ctx.group,
+    });
+    this.publishDetails();
+    await condition(() => record.status !== 'waiting');
+    return { approved: record.status === 'approved', by: record.by, comment: record.comment };
+  }
+
+  /** The waiting approval a decision names; throws (refusing the update) when there is none. */
+  private waitingApproval(decision: ApprovalDecision): ApprovalRecord {
+    if (typeof decision?.approved !== 'boolean') throw new TypeError('approve needs approved: true or false');
+    const waiting = this.approvals.filter((a) => a.status === 'waiting');
+    if (decision.step === undefined || decision.step === null) {
+      if (waiting.length === 1) return waiting[0]!;
+      if (waiting.length === 0) throw new Error('no step is waiting for approval');
+      throw new Error(
+        `${waiting.length} steps are waiting for approval (${waiting.map((a) => a.step).join(', ')}): name one`,
+      );
+    }
+    const found = waiting.find((a) => a.step === decision.step);
+    if (found) return found;
+    throw new Error(
+      `step "${decision.step}" is not waiting for approval` +
+        (waiting.length > 0 ? ` (waiting: ${waiting.map((a) => a.step).join(', ')})` : ''),
+    );
+  }
+
+  private decide(decision: ApprovalDecision): ApprovalRecord {
+    const record = this.waitingApproval(decision);
+    record.status = decision.approved ? 'approved' : 'rejected';
+    record.decidedAt = Date.now();
+    record.by = typeof decision.by === 'string' ? decision.by : null;
+    record.comment = typeof decision.comment === 'string' ? decision.comment : null;
+    this.logs.push({
+      at: record.decidedAt,
+      message:
+        `step "${record.step}" ${record.status}${record.by ? ` by ${record.by}` : ''}` +
+        `${record.comment ? `: ${record.comment}` : ''}`,
+      group: record.group,
+    });
+    this.publishDetails();
+    return record;
   }
 
   private notePhase(title: string): void {
@@ -487,6 +567,7 @@ class Run {
       cacheKey,
       occurrence,
       dryRun: this.input.options.dryRun,
+      ...(opts.timeoutMs === undefined ? {} : { timeoutSetting: 'timeoutMs' }),
     };
     try {
       const result = await live.scope.run(async () => {
@@ -500,7 +581,10 @@ class Run {
           this.started++;
           this.publishDetails();
           return await runAgent.executeWithOptions(
-            { summary: record.label, startToCloseTimeout: this.input.options.agentTimeoutMs },
+            {
+              summary: record.label,
+              startToCloseTimeout: opts.timeoutMs ?? this.input.options.agentTimeoutMs,
+            },
             [request],
           );
         } finally {
@@ -533,6 +617,7 @@ class Run {
       // problem to handle (S202); any other terminal failure gives null (S203).
       if (['AgentOutputError', 'SchemaError', 'BudgetExceededError', 'TypeError'].includes(error.name))
         throw error;
+      if (opts.onError === 'throw') throw error;
       return null;
     } finally {
       this.live.delete(index);
@@ -544,8 +629,7 @@ class Run {
   private chargeFailedAttempts(record: AgentRecord, err: unknown): void {
     if (!(err instanceof ActivityFailure) || !(err.cause instanceof ApplicationFailure)) return;
     const detail = err.cause.details?.[0] as
-      | { usage?: TokenUsage; costUsd?: number; worktree?: AgentRecord['worktree'] }
-      | undefined;
+      { usage?: TokenUsage; costUsd?: number; worktree?: AgentRecord['worktree'] } | undefined;
     if (detail?.worktree) record.worktree = detail.worktree;
     record.attempts = Math.max(1, record.attempts);
     if (detail?.usage) {
@@ -708,6 +792,7 @@ class Run {
       budgetTokens: this.input.options.budgetTokens,
       startedAt: this.startedAt,
       stopReason: this.stopReason,
+      ...(this.approvals.length > 0 ? { approvals: this.approvals } : {}),
     };
   }
 
@@ -721,6 +806,7 @@ class Run {
       logs: this.logs,
       cached: this.cachedCount,
       stopReason: this.stopReason,
+      ...(this.approvals.length > 0 ? { approvals: this.approvals } : {}),
     };
   }
 
@@ -763,6 +849,9 @@ class Run {
         ` · $${this.costUsd.toFixed(2)}${this.stopReason ? ` · stopped: ${this.stopReason}` : ''}`,
       '',
     ];
+    for (const a of this.approvals) {
+      if (a.status === 'waiting') lines.push(`**waiting for approval** of step **${a.step}**`, '');
+    }
     for (const [title, t] of tallies) {
       const total = t.done + t.running.length + t.queued + t.failed;
       const detail = details.get(title);
@@ -778,10 +867,16 @@ class Run {
     }
     setCurrentDetails(lines.join('\n'));
     if (!this.input.options.searchAttributes) return;
-    const counters = [this.started, failed, this.usage.outputTokens, Math.round(this.costUsd * 10_000) / 10_000] as const;
+    const counters = [
+      this.started,
+      failed,
+      this.usage.outputTokens,
+      Math.round(this.costUsd * 10_000) / 10_000,
+    ] as const;
     const snapshot = counters.join('/');
     const now = Date.now();
-    if (snapshot === this.attributesPublished || (!final && now - this.attributesAt < ATTRIBUTE_INTERVAL_MS)) return;
+    if (snapshot === this.attributesPublished || (!final && now - this.attributesAt < ATTRIBUTE_INTERVAL_MS))
+      return;
     this.attributesPublished = snapshot;
     this.attributesAt = now;
     upsertSearchAttributes([

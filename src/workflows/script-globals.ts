@@ -12,6 +12,7 @@ export const SCRIPT_GLOBALS = [
   'args',
   'budget',
   'workflow',
+  'approval',
   'Date',
   'Math',
 ] as const;
@@ -26,6 +27,7 @@ export const DEFAULT_EXPORT_API = [
   'args',
   'budget',
   'workflow',
+  'approval',
 ] as const;
 
 /** The identifier the compiler assigns a script's default export to. Same length as `export default`. */

@@ -1,7 +1,10 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, before } from 'node:test';
+import type { TestContext } from 'node:test';
 import { WeftClient } from '../../src/client/weft-client';
 import { loadConfig } from '../../src/config';
 import { startMockModel } from '../../src/mock-model/server';
@@ -138,4 +141,42 @@ export function useModelAndClient(options: { taskQueue?: string } = {}): ModelAn
     await shared.model?.close();
   });
   return shared;
+}
+
+/** A `weft worker` child process. */
+export interface WorkerProcess {
+  child: ChildProcess;
+  pid: number;
+  stderr: () => string;
+  /** Resolves with the exit code, or the signal's name, once the process is gone. */
+  exited: Promise<number | string>;
+}
+
+/** Spawns `weft worker`, as a user would, and resolves once it says it is polling. */
+export async function spawnWorker(
+  t: TestContext,
+  workerEnv: NodeJS.ProcessEnv,
+  args: string[] = [],
+): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [WEFT_BIN, 'worker', ...args], {
+    cwd: ROOT,
+    env: workerEnv,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
+  // Workers a test started are its own to clean up, whatever the outcome.
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const ready = await Promise.race([
+    until(() => stderr.includes('weft worker polling'), 'the worker to start', 60_000).then(() => true),
+    exited.then(() => false),
+  ]);
+  assert.ok(ready, `weft worker exited at start: ${stderr}`);
+  assert.ok(child.pid);
+  return { child, pid: child.pid, stderr: () => stderr, exited };
 }

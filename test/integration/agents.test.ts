@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -18,7 +17,6 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { TestContext } from 'node:test';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Payload } from '@temporalio/common';
 import type { AgentCheckpoint } from '../../src/activities/agent/checkpoint';
@@ -29,7 +27,7 @@ import { startMockModel } from '../../src/mock-model/server';
 import type { MockModel, MockRequestLog } from '../../src/mock-model/server';
 import { createDataConverter } from '../../src/storage/data-converter';
 import type { AgentRecord, AgentResult, RunOutput } from '../../src/types';
-import { ROOT, WEFT_BIN, runWeft, temporalAddress, uniqueName, until, weftEnv } from '../helpers/harness';
+import { ROOT, runWeft, spawnWorker, temporalAddress, uniqueName, until, weftEnv } from '../helpers/harness';
 import type { CliResult } from '../helpers/harness';
 
 /**
@@ -152,31 +150,6 @@ function processGone(pid: number): boolean {
   }
   const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
   return / Z /.test(stat);
-}
-
-/** A `weft worker` child process, killed when the test ends. */
-async function spawnWorker(
-  t: TestContext,
-  workerEnv: NodeJS.ProcessEnv,
-): Promise<{ child: ChildProcess; exited: Promise<string> }> {
-  const child = spawn(process.execPath, [WEFT_BIN, 'worker'], {
-    cwd: ROOT,
-    env: workerEnv,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(String(code ?? signal))),
-  );
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  await Promise.race([
-    until(() => stderr.includes('weft worker polling'), 'the worker to start'),
-    exited.then((how) => assert.fail(`weft worker exited at start (${how}): ${stderr}`)),
-  ]);
-  return { child, exited };
 }
 
 /** Submits a run with `weft start`, as a user with a pool of workers would. */

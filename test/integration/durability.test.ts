@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -17,7 +15,8 @@ import { startMockModel } from '../../src/mock-model/server';
 import type { MockModel, MockRequestLog } from '../../src/mock-model/server';
 import { createDataConverter } from '../../src/storage/data-converter';
 import type { AgentRequest } from '../../src/types';
-import { ROOT, WEFT_BIN, runWeft, temporalAddress, uniqueName, weftEnv } from '../helpers/harness';
+import { ROOT, runWeft, spawnWorker, temporalAddress, uniqueName, weftEnv } from '../helpers/harness';
+import type { WorkerProcess } from '../helpers/harness';
 
 /**
  * Crash recovery (S303, S304): workers are real `weft worker` processes killed with SIGKILL at
@@ -127,44 +126,6 @@ async function until<T>(
     }
     await new Promise((r) => setTimeout(r, 5));
   }
-}
-
-/** A `weft worker` child process. */
-interface WorkerProcess {
-  child: ChildProcess;
-  pid: number;
-  stderr: () => string;
-  /** Resolves with the exit code, or the signal's name, once the process is gone. */
-  exited: Promise<number | string>;
-}
-
-/** Spawns `weft worker` and resolves once it says it is polling. */
-async function spawnWorker(
-  t: TestContext,
-  workerEnv: NodeJS.ProcessEnv,
-  args: string[] = [],
-): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [WEFT_BIN, 'worker', ...args], {
-    cwd: ROOT,
-    env: workerEnv,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
-  );
-  // Workers this test started are its own to clean up, whatever the outcome.
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const ready = await Promise.race([
-    until(() => stderr.includes('weft worker polling'), 'the worker to start', 60_000).then(() => true),
-    exited.then(() => false),
-  ]);
-  assert.ok(ready, `weft worker exited at start: ${stderr}`);
-  assert.ok(child.pid);
-  return { child, pid: child.pid, stderr: () => stderr, exited };
 }
 
 async function sigkill(worker: WorkerProcess): Promise<void> {

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { agentKey } from '../../src/workflows/agent-key';
 
-const base = { prompt: 'find facts about beta', schema: { type: 'object' }, model: null, agentType: null, isolation: null };
+const base = {
+  prompt: 'find facts about beta',
+  schema: { type: 'object' },
+  model: null,
+  agentType: null,
+  isolation: null,
+};
 
 test('S305 the content key is stable across versions, so runs recorded earlier can still be resumed', () => {
   assert.equal(agentKey(base), '10cqtjwbmek1ovkxaqgh4g');
@@ -18,7 +24,13 @@ test('S305 the key covers prompt, schema, model, agentType and isolation, and ig
     agentKey({ ...base, isolation: 'worktree' }),
   ]);
   assert.equal(keys.size, 6);
-  const a = agentKey({ ...base, schema: { type: 'object', properties: { a: { type: 'string' } }, required: ['a'] } });
-  const b = agentKey({ ...base, schema: { required: ['a'], properties: { a: { type: 'string' } }, type: 'object' } });
+  const a = agentKey({
+    ...base,
+    schema: { type: 'object', properties: { a: { type: 'string' } }, required: ['a'] },
+  });
+  const b = agentKey({
+    ...base,
+    schema: { required: ['a'], properties: { a: { type: 'string' } }, type: 'object' },
+  });
   assert.equal(a, b);
 });

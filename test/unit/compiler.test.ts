@@ -290,7 +290,10 @@ order.push('top');`,
     'd.js',
     null,
   );
-  assert.equal(await evaluate(script, stubs()), 'agent,parallel,pipeline,phase,log,args,budget,workflow|top');
+  assert.equal(
+    await evaluate(script, stubs()),
+    'agent,parallel,pipeline,phase,log,args,budget,workflow,approval|top',
+  );
 });
 
 void test('S102 a line starting with ( after the default function does not call it', async () => {
@@ -324,7 +327,7 @@ export default async function ({ agent }) {
   assert.equal(codeLines[6], '};');
   assert.equal(
     codeLines.at(-1),
-    ';return __weft_main({ agent, parallel, pipeline, phase, log, args, budget, workflow });',
+    ';return __weft_main({ agent, parallel, pipeline, phase, log, args, budget, workflow, approval });',
   );
 
   const body = compileScript(`${META}\nconst b = 2;\nreturn b;`, 'b.js', null);

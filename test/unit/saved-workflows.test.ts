@@ -75,10 +75,23 @@ void test('S504 listing: every compiling *.js, project wins a name clash, broken
 
   const { workflows, broken: bad } = await listSavedWorkflows({ cwd, home, bundledDir: bundled });
   assert.deepEqual(workflows, [
-    { name: 'review', description: 'project review', whenToUse: 'on PRs', path: review, origin: 'project' },
-    { name: 'audit', description: 'the audit workflow', path: audit, origin: 'project' },
-    { name: 'mine', description: 'the mine workflow', path: mine, origin: 'personal' },
-    { name: 'shipped', description: 'the shipped workflow', path: shipped, origin: 'bundled' },
+    {
+      name: 'review',
+      description: 'project review',
+      whenToUse: 'on PRs',
+      path: review,
+      origin: 'project',
+      kind: 'script',
+    },
+    { name: 'audit', description: 'the audit workflow', path: audit, origin: 'project', kind: 'script' },
+    { name: 'mine', description: 'the mine workflow', path: mine, origin: 'personal', kind: 'script' },
+    {
+      name: 'shipped',
+      description: 'the shipped workflow',
+      path: shipped,
+      origin: 'bundled',
+      kind: 'script',
+    },
   ]);
   assert.equal(bad.length, 1);
   assert.equal(bad[0]!.path, broken);

@@ -19,11 +19,25 @@ import {
 } from '../run-helpers';
 import type { RunFlags } from '../run-helpers';
 import { quietTemporalLogs } from '../temporal-runtime';
+import type { CompiledScript } from '../../types';
 
 /** `weft run` and `weft demo`: submit, run an embedded worker, show progress, wait. */
 async function runScript(target: string, flags: RunFlags, activityDeps?: ActivityDeps): Promise<number> {
   const cwd = path.resolve(flags.cwd ?? process.cwd());
-  const script = await loadTarget(target, cwd);
+  return runCompiled(await loadTarget(target, cwd), flags, activityDeps);
+}
+
+/**
+ * Runs a compiled script as `weft run` does: an embedded worker unless `--no-worker`, live
+ * progress on stderr, the summary on stdout. Returns the exit code. `weft workflow run` (S603)
+ * shares it.
+ */
+export async function runCompiled(
+  script: CompiledScript,
+  flags: RunFlags,
+  activityDeps?: ActivityDeps,
+): Promise<number> {
+  const cwd = path.resolve(flags.cwd ?? process.cwd());
   if (!activityDeps) requireModelAccess(flags);
   const client = await WeftClient.connect();
   let worker: WeftWorker | null = null;
@@ -69,10 +83,15 @@ async function startScript(target: string, flags: RunFlags): Promise<number> {
   }
 }
 
-async function waitForRun(runId: string, flags: { json?: boolean }): Promise<number> {
+/** `weft wait` and `weft workflow watch`: follow a run's progress, then print its summary. */
+export async function waitForRun(
+  runId: string,
+  flags: { json?: boolean; follow?: boolean },
+): Promise<number> {
   const client = await WeftClient.connect();
   try {
-    const stopFollowing = flags.json ? null : followProgress(client, runId);
+    // Progress goes to stderr; with --json, `weft wait` keeps quiet unless asked to follow.
+    const stopFollowing = flags.json && !flags.follow ? null : followProgress(client, runId);
     const summary = await client.wait(runId);
     await stopFollowing?.(summary);
     return printSummary(summary, flags.json ?? false);
@@ -102,7 +121,7 @@ export function registerRunCommands(program: Command, ctx: CommandContext): void
     program
       .command('run')
       .description('run a workflow script (file or saved name) and wait for its result')
-      .argument('<script>', 'path to a .js workflow script, or a saved workflow name'),
+      .argument('<script>', 'path to a .js workflow script or .yaml workflow, or a saved workflow name'),
   )
     .option('--no-worker', 'do not run an embedded worker; rely on `weft worker` processes')
     .action(async (script: string, flags: RunFlags) => ctx.setCode(await runScript(script, flags)));

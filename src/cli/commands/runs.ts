@@ -97,6 +97,17 @@ export function formatRunDetails(
   ];
   if (run.args !== null) lines.push(`args: ${JSON.stringify(run.args)}`);
   if (run.error) lines.push(`error: ${run.error}`);
+  for (const a of run.approvals ?? []) {
+    if (a.status === 'waiting') {
+      lines.push(
+        `waiting for approval of step "${a.step}"${a.message ? `: ${a.message}` : ''} (weft approve|reject ${run.runId} --step ${JSON.stringify(a.step)})`,
+      );
+    } else {
+      lines.push(
+        `step "${a.step}" ${a.status}${a.by ? ` by ${a.by}` : ''}${a.comment ? `: ${a.comment}` : ''}`,
+      );
+    }
+  }
   for (const a of run.agents) if (!only || only(a)) lines.push('', ...agentBlock(a, full));
   if (only) return lines;
   if (run.logs.length > 0) {

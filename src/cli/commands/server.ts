@@ -16,7 +16,10 @@ export function registerServerCommands(program: Command, ctx: CommandContext): v
     .description('start the dev server in the background, or reuse the running one')
     .option('--json', 'print the server info as JSON')
     .action(async (flags: { json?: boolean }) => {
-      const info = await ensureDevServer({ stateDir: loadConfig().stateDir, searchAttributes: WEFT_SEARCH_ATTRIBUTES });
+      const info = await ensureDevServer({
+        stateDir: loadConfig().stateDir,
+        searchAttributes: WEFT_SEARCH_ATTRIBUTES,
+      });
       if (flags.json) printJson(info);
       else
         stderr(

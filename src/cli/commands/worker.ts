@@ -10,7 +10,9 @@ import { quietTemporalLogs } from '../temporal-runtime';
 
 async function runWorker(flags: { maxAgents?: number }): Promise<number> {
   const config = loadConfig();
-  const address = config.address ?? (await ensureDevServer({ stateDir: config.stateDir, searchAttributes: WEFT_SEARCH_ATTRIBUTES })).address;
+  const address =
+    config.address ??
+    (await ensureDevServer({ stateDir: config.stateDir, searchAttributes: WEFT_SEARCH_ATTRIBUTES })).address;
   quietTemporalLogs('WARN');
   const worker = await createWeftWorker({
     address,

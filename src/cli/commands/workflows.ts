@@ -4,7 +4,9 @@ import { parse } from '@babel/parser';
 import type { Command } from 'commander';
 import { readRunHistory } from '../../client/run-history';
 import { WeftClient } from '../../client/weft-client';
-import { compileScript, compileScriptFile } from '../../compiler/compile-script';
+import { isYamlPath } from '../../agentos/compile-yaml';
+import { compileScript } from '../../compiler/compile-script';
+import { compileWorkflowFile } from '../../compiler/compile-workflow-file';
 import { listSavedWorkflows } from '../../compiler/saved-workflows';
 import type { SavedWorkflow } from '../../compiler/saved-workflows';
 import { BUNDLED_WORKFLOWS_DIR, loadConfig } from '../../config';
@@ -108,7 +110,8 @@ async function realDir(dir: string): Promise<void> {
 }
 
 /**
- * Writes a saved workflow at `<root>/.weft/workflows/<name>.js` (S504), refusing to write through
+ * Writes a saved workflow at `<root>/.weft/workflows/<name><ext>` (S504; `ext` is `.js`, or
+ * `.yaml` for a YAML definition, S603), refusing to write through
  * a symlink anywhere below `root`: `.weft`, `workflows` and the file itself are checked with
  * lstat, and the file is created with O_EXCL|O_NOFOLLOW (or renamed into place with `force`).
  */
@@ -116,7 +119,7 @@ export async function writeSavedWorkflow(
   root: string,
   name: string,
   source: string,
-  options: { force?: boolean } = {},
+  options: { force?: boolean; ext?: '.js' | '.yaml' } = {},
 ): Promise<string> {
   if (!NAME.test(name)) {
     throw new ConfigError(`invalid workflow name "${name}": use letters, digits, dot, dash and underscore`);
@@ -125,7 +128,7 @@ export async function writeSavedWorkflow(
   const dir = path.join(weftDir, 'workflows');
   await realDir(weftDir);
   await realDir(dir);
-  const file = path.join(dir, `${name}.js`);
+  const file = path.join(dir, `${name}${options.ext ?? '.js'}`);
   const existing = await lstatOrNull(file);
   if (existing?.isSymbolicLink()) throw new ConfigError(`refusing to write through a symlink: ${file}`);
   if (existing && !options.force) throw new ConfigError(`${file} exists: pass --force to replace it`);
@@ -144,14 +147,14 @@ export async function writeSavedWorkflow(
 }
 
 function looksLikeFile(target: string): boolean {
-  return target.endsWith('.js') || target.includes('/') || target.includes(path.sep);
+  return target.endsWith('.js') || isYamlPath(target) || target.includes('/') || target.includes(path.sep);
 }
 
 /** The source to save for `weft save <runId|script>`, with the script's compiled form. */
 async function sourceFor(target: string, cwd: string): Promise<{ source: string; script: CompiledScript }> {
   const file = path.resolve(cwd, target);
   if (looksLikeFile(target) || (await lstatOrNull(file))?.isFile()) {
-    const script = await compileScriptFile(file);
+    const script = await compileWorkflowFile(file);
     return { source: await fsp.readFile(file, 'utf8'), script };
   }
   const client = await WeftClient.connect();
@@ -216,8 +219,9 @@ export function registerWorkflowCommands(program: Command, ctx: CommandContext):
     .action(async (target: string, flags: { name?: string; force?: boolean; json?: boolean }) => {
       const cwd = process.cwd();
       const { source, script } = await sourceFor(target, cwd);
-      const name = (flags.name ?? script.meta.name).replace(/\.js$/, '');
-      const file = await writeSavedWorkflow(cwd, name, source, { force: flags.force ?? false });
+      const name = (flags.name ?? script.meta.name).replace(/\.(js|ya?ml)$/, '');
+      const ext = isYamlPath(target) ? '.yaml' : '.js';
+      const file = await writeSavedWorkflow(cwd, name, source, { force: flags.force ?? false, ext });
       if (flags.json) printJson({ name, metaName: script.meta.name, path: file });
       else
         stderr(`saved ${script.meta.name} as ${path.relative(cwd, file)}: run it with \`weft run ${name}\``);
