@@ -166,6 +166,8 @@ class Run {
   private readonly records: AgentRecord[] = [];
   private readonly logs: LogLine[] = [];
   private readonly approvals: ApprovalRecord[] = [];
+  /** How the script ended, for queries that arrive after the end (a replay of a closed run). */
+  private ended: 'completed' | 'failed' | null = null;
   private readonly usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
   private costUsd = 0;
   private started = 0;
@@ -192,7 +194,7 @@ class Run {
   }
 
   installHandlers(): void {
-    setHandler(progressQuery, () => this.progress('running'));
+    setHandler(progressQuery, () => this.progress(this.ended ?? 'running'));
     setHandler(pauseSignal, () => {
       this.paused = true;
       this.semaphore.setPaused(true);
@@ -228,13 +230,16 @@ class Run {
         phase: null,
         dir: script.dir,
       });
+      this.ended = 'completed';
       return this.output(result);
     } catch (err) {
       if (isCancellation(err)) throw err;
       // A budget that runs out ends the run cleanly with what it has, and says why.
       if (this.stopReason !== null && err instanceof Error && err.name === 'BudgetExceededError') {
+        this.ended = 'completed';
         return this.output(null);
       }
+      this.ended = 'failed';
       // A script error ends the run as failed, never as a workflow-task retry loop.
       const error = unwrapActivityFailure(err);
       // A script may leave what it got so far on its error (the YAML runner's step list), so a

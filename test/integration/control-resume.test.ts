@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import type { RunOutput } from '../../src/types';
-import { ROOT, WEFT_BIN, runWeft, uniqueName, until, weftEnv, useModelAndClient } from '../helpers/harness';
+import {
+  ROOT,
+  runWeft,
+  spawnWorker,
+  uniqueName,
+  until,
+  weftEnv,
+  useModelAndClient,
+} from '../helpers/harness';
 
 const DURABLE = path.join(ROOT, 'test', 'fixtures', 'durable');
 
@@ -24,15 +30,6 @@ async function output(runId: string): Promise<RunOutput> {
   const summary = await shared.client.wait(runId);
   assert.ok(summary.output, `run ${runId} has no output (${summary.status}: ${summary.error})`);
   return summary.output;
-}
-
-/** Starts a long-lived `weft worker` on a queue; the caller kills it. */
-function startWorker(queue: string): ChildProcess {
-  return spawn(process.execPath, [WEFT_BIN, 'worker'], {
-    cwd: ROOT,
-    env: weftEnv({ modelUrl: shared.model.url, taskQueue: queue }),
-    stdio: 'ignore',
-  });
 }
 
 describe('resume after an edit', () => {
@@ -306,7 +303,7 @@ describe('budgets', () => {
 });
 
 describe('worker pool', () => {
-  test('S302 weft start returns at once; a separate weft worker executes the run; weft wait prints the summary', async () => {
+  test('S302 S501 weft start returns at once; a separate weft worker executes the run; weft wait prints the summary; progress says completed after the end', async (t) => {
     const queue = uniqueName('start');
     const env = weftEnv({ modelUrl: shared.model.url, taskQueue: queue });
     const started = await runWeft(
@@ -322,15 +319,18 @@ describe('worker pool', () => {
     assert.equal(started.code, 0, started.stderr);
     const { runId } = started.json as { runId: string };
     assert.match(runId, /^slow-fanout-/);
-    const worker = startWorker(queue);
-    try {
-      const waited = await runWeft(['wait', runId, '--json'], { env });
-      assert.equal(waited.code, 0, waited.stderr);
-      assert.deepEqual((waited.json as RunJson).result, ['s0', 's1']);
-      assert.equal((waited.json as RunJson).agents, 2);
-    } finally {
-      worker.kill('SIGKILL');
-    }
+    await spawnWorker(t, env);
+    const waited = await runWeft(['wait', runId, '--json'], { env });
+    assert.equal(waited.code, 0, waited.stderr);
+    assert.deepEqual((waited.json as RunJson).result, ['s0', 's1']);
+    assert.equal((waited.json as RunJson).agents, 2);
+    // A query after the end replays the closed run on the worker and reports how it ended.
+    const progress = await shared.client.progress(runId);
+    assert.equal(progress.state, 'completed');
+    assert.deepEqual(
+      progress.agents.map((a) => a.status),
+      ['completed', 'completed'],
+    );
   });
 });
 
