@@ -28,6 +28,11 @@ function text(output: unknown): string {
   return JSON.stringify(output, null, 2) ?? '';
 }
 
+/** A pattern's `concurrency` option as phase options: absent when the caller set none. */
+function concurrencyOf(options: { concurrency?: number }): { concurrency?: number } {
+  return options.concurrency === undefined ? {} : { concurrency: options.concurrency };
+}
+
 function checkName(pattern: string, name: unknown): asserts name is string {
   if (typeof name !== 'string' || name === '')
     throw new ConfigError(`${pattern}({ name }) needs a phase name`);
@@ -100,7 +105,7 @@ export async function fanOutAndSynthesize(
   checkAgent('fanOutAndSynthesize', 'synthesizer', options.synthesizer);
   const results = await ctx.phase(options.name, options.tasks, {
     failFast: options.failFast ?? false,
-    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    ...concurrencyOf(options),
   });
   const prompt =
     options.prompt?.(results) ??
@@ -247,7 +252,7 @@ export async function adversarialVerify(
   }
   const results = await ctx.phase(options.name, tasks, {
     failFast: false,
-    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    ...concurrencyOf(options),
   });
   const accepted: VerifiedFinding[] = [];
   const rejected: VerifiedFinding[] = [];
@@ -365,7 +370,7 @@ export async function generateAndFilter(
   if (!(Number.isInteger(per) && per >= 1)) {
     throw new ConfigError('generateAndFilter: candidatesPerGenerator must be a positive integer');
   }
-  const concurrency = options.concurrency === undefined ? {} : { concurrency: options.concurrency };
+  const concurrency = concurrencyOf(options);
   const generate: WorkflowTask[] = [];
   options.generators.forEach((generator, g) => {
     const input = typeof options.input === 'function' ? options.input(generator, g) : options.input;
@@ -508,7 +513,7 @@ export async function tournament(ctx: PatternCore, options: TournamentOptions): 
   checkName('tournament', options?.name);
   checkAgents('tournament', 'competitors', options.competitors);
   checkAgent('tournament', 'judge', options.judge);
-  const concurrency = options.concurrency === undefined ? {} : { concurrency: options.concurrency };
+  const concurrency = concurrencyOf(options);
   const attempts = await ctx.phase(
     `${options.name}: attempts`,
     options.competitors.map((agent, i) =>
@@ -665,7 +670,7 @@ export async function loopUntilDone(
       return { done: false, iterations: iteration - 1, rounds, last: rounds[rounds.length - 1] ?? [] };
     }
     const results = await ctx.phase(options.name, tasks, {
-      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...concurrencyOf(options),
       ...(options.failFast === undefined ? {} : { failFast: options.failFast }),
     });
     rounds.push(results);
