@@ -1,7 +1,9 @@
 // Records the Temporal histories that test/integration/replay.test.ts replays against the current
 // interpreter: one per example and per bundled workflow, plus fixtures that reach every workflow
 // path (nested workflows, resume, stop, budgets). Run it after an intended change to those paths:
-//   npm run build && node --import tsx scripts/record-histories.ts
+//   npm run build && node --import tsx scripts/record-histories.ts [name-filter ...]
+// With filters, only the cases whose names contain one are recorded, so histories recorded by older
+// code stay as they are and keep testing that runs in flight survive an upgrade.
 import {
   copyFileSync,
   existsSync,
@@ -19,7 +21,7 @@ import { temporal } from '@temporalio/proto';
 import { quietTemporalLogs } from '../src/cli/temporal-runtime';
 import { WeftClient } from '../src/client/weft-client';
 import type { StartOptions } from '../src/client/weft-client';
-import { compileScriptFile } from '../src/compiler/compile-script';
+import { compileWorkflowFile } from '../src/compiler/compile-workflow-file';
 import { loadConfig } from '../src/config';
 import { startDevServer, stopDevServer } from '../src/dev-server/dev-server';
 import { startMockModel } from '../src/mock-model/server';
@@ -44,8 +46,8 @@ interface Case {
   name: string;
   file: string;
   options?: StartOptions;
-  /** Runs against a finished earlier case, e.g. to resume from it. */
-  after?: (client: WeftClient, runId: string) => Promise<void>;
+  /** Acts on the run while it goes, e.g. decides a waiting approval. */
+  during?: (client: WeftClient, runId: string) => Promise<void>;
 }
 
 async function main(): Promise<void> {
@@ -119,11 +121,33 @@ async function main(): Promise<void> {
       file: path.join(fixtures, 'durable', 'resume-v2.js'),
       options: { concurrency: 4, resumeFrom: 'record-resume-v1' },
     },
+    // YAML definitions run through the YAML runner script (S601); the approval case records a
+    // wait and the update that decides it (S602).
+    {
+      name: 'yaml-feature-build',
+      file: path.join(fixtures, 'yaml', 'feature-build.yaml'),
+      options: { args: { feature_description: 'record a history' }, concurrency: 4 },
+    },
+    {
+      name: 'yaml-approval',
+      file: path.join(fixtures, 'yaml', 'approval.yaml'),
+      options: { args: { service: 'billing' } },
+      during: async (client, runId) => {
+        for (;;) {
+          const progress = await client.progress(runId).catch(() => null);
+          if (progress?.approvals?.some((a) => a.status === 'waiting')) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await client.approve(runId, { approved: true, by: 'recorder', comment: 'ship it' });
+      },
+    },
   ];
   mkdirSync(out, { recursive: true });
-  for (const c of cases) {
-    const script = await compileScriptFile(c.file);
+  const filters = process.argv.slice(2);
+  for (const c of cases.filter((k) => filters.length === 0 || filters.some((f) => k.name.includes(f)))) {
+    const script = await compileWorkflowFile(c.file);
     const runId = await client.start(script, { ...c.options, runId: c.options?.runId ?? `record-${c.name}` });
+    await c.during?.(client, runId);
     const summary = await client.wait(runId);
     const history = await client.temporal.workflow.getHandle(runId).fetchHistory();
     // Binary protobuf: exact, compact, and decoded by @temporalio/proto without JSON mapping quirks.
