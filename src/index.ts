@@ -123,7 +123,7 @@ export type {
 } from './types';
 
 // ==== Stratus-style TypeScript API (SPEC section 7, seed 000; docs/stratus-api.md) ====
-// `run(ctx, args)` runs in the caller's process; each run is one Temporal workflow (a stratusSession)
+// `run(ctx, args)` runs in the caller's process; each run is one Temporal workflow (a session typed by its name)
 // whose agent tasks run durably as weft's agent activity on the weft workers of the task queue.
 export {
   ACCEPT_SCHEMA,

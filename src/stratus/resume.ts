@@ -16,6 +16,7 @@ import type { AgentRequest, AgentResult } from '../types';
 import {
   STRATUS_SESSION_WORKFLOW,
   completedTaskFields,
+  isStratusSessionInput,
   recordTaskSignal,
 } from '../workflows/stratus-definitions';
 import { taskFingerprint } from './fingerprint';
@@ -116,8 +117,10 @@ export async function loadResumeRecords(
   }
   const converter = client.options.loadedDataConverter;
   const events = history.events ?? [];
-  const type = events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
-  if (type !== STRATUS_SESSION_WORKFLOW) {
+  const started = events[0]?.workflowExecutionStartedEventAttributes;
+  const type = started?.workflowType?.name;
+  const input = await first<unknown>(converter, started?.input?.payloads);
+  if (type !== STRATUS_SESSION_WORKFLOW && !isStratusSessionInput(input)) {
     throw new ConfigError(
       `resumeFrom: run ${runId} is not a Stratus workflow run (its type is ${type ?? 'unknown'})`,
     );

@@ -7,7 +7,7 @@ import type { WorkflowDefinition } from './workflow';
 
 /**
  * Runs a workflow and resolves to its result (S703). `run(ctx, args)` runs in this process; one
- * Temporal workflow execution (a `stratusSession`) records the run and runs every agent task
+ * Temporal workflow execution (a session, typed by the Stratus name) records the run and runs every agent task
  * durably on the weft workers of the task queue, which must be running (`weft worker`, or
  * `createWeftWorker()` in-process).
  *

@@ -18,7 +18,7 @@ import {
   WorkflowRunError,
 } from '../errors';
 import {
-  STRATUS_SESSION_WORKFLOW,
+  STRATUS_SESSION_KIND,
   cancelTaskSignal,
   finishSignal,
   logSignal,
@@ -311,6 +311,7 @@ export class StratusRun<Args = unknown, Output = unknown> {
   private async startSession(connection: StratusConnection): Promise<WorkflowHandle> {
     const o = this.options;
     const input: StratusSessionInput = {
+      kind: STRATUS_SESSION_KIND,
       name: this.def.name,
       description: this.def.description,
       cwd: o.cwd ?? process.cwd(),
@@ -327,7 +328,9 @@ export class StratusRun<Args = unknown, Output = unknown> {
     } catch {
       argsText = undefined;
     }
-    return connection.client.workflow.start(STRATUS_SESSION_WORKFLOW, {
+    // Typed by the Stratus name, as scripts are by meta.name: weft's default workflow recognises
+    // the session's input by its kind.
+    return connection.client.workflow.start(this.def.name, {
       taskQueue: connection.taskQueue,
       workflowId: this.runId,
       args: [input],

@@ -13,6 +13,11 @@ import type { JsonSchema, RunOutput, TokenUsage } from '../types';
  * ```
  */
 export interface StratusSessionInput {
+  /**
+   * Marks the input of a session, so weft's default workflow hands it to the session and not to the
+   * script interpreter; that is what lets a session run under its Stratus name as workflow type.
+   */
+  kind: 'weft.stratus-session';
   /** The Stratus workflow's `name`. */
   name: string;
   description: string | null;

@@ -12,6 +12,7 @@ import type { AgentResult } from '../types';
 import type {
   StratusFinish,
   StratusLogLine,
+  StratusSessionInput,
   StratusTaskRecord,
   StratusTaskRequest,
   StratusWaitRequest,
@@ -27,6 +28,25 @@ import type {
  * ```
  */
 export const STRATUS_SESSION_WORKFLOW = 'stratusSession';
+
+/**
+ * The `kind` of every session's input. weft's default workflow hands inputs of this kind to the
+ * session, so a session can run under its Stratus name as its workflow type, as scripts run under
+ * `meta.name`.
+ *
+ * @example
+ * ```ts
+ * await client.workflow.start(def.name, { taskQueue, workflowId, args: [{ kind: STRATUS_SESSION_KIND, ...input }] });
+ * ```
+ */
+export const STRATUS_SESSION_KIND = 'weft.stratus-session' satisfies StratusSessionInput['kind'];
+
+/** Whether a workflow input is a Stratus session's (and not a script run's). */
+export function isStratusSessionInput(input: unknown): input is StratusSessionInput {
+  return (
+    typeof input === 'object' && input !== null && (input as { kind?: unknown }).kind === STRATUS_SESSION_KIND
+  );
+}
 
 /**
  * Starts one agent task (or synthesis) as weft's agent activity; its record arrives through

@@ -200,11 +200,11 @@ describe('S701 workflow, tasks, phases, synthesis', () => {
         ['recheck', 'completed', 14],
       ],
     );
-    // One Temporal workflow for the run, of the session type, named in its memo; one agent
+    // One Temporal workflow for the run, typed by the Stratus name and named in its memo; one agent
     // activity per task, summarised by phase and task.
     const handle = client.temporal.workflow.getHandle(result.runId);
     const description = await handle.describe();
-    assert.equal(description.type, 'stratusSession');
+    assert.equal(description.type, 'stratus-phase-cap');
     assert.equal(description.status.name, 'COMPLETED');
     assert.deepEqual(description.memo, {
       stratusName: 'stratus-phase-cap',
@@ -1041,7 +1041,7 @@ describe('S703 running, streaming, resuming, budgets, cancellation, the run mana
     );
     // The drafting agent itself ran durably, as a Stratus run of its own.
     const description = await client.temporal.workflow.getHandle(draft.runId).describe();
-    assert.equal(description.type, 'stratusSession');
+    assert.equal(description.type, 'weft-workflow-draft');
     assert.equal(description.status.name, 'COMPLETED');
 
     const broken =
