@@ -197,4 +197,49 @@ void describe('Temporal Web UI', () => {
     await run.stop();
     assert.equal((await run.result()).status, 'cancelled');
   });
+
+  test('S602 S503 a run waiting for approval says so in the Web UI; weft approve lets it finish', async () => {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing`);
+    const ui = process.env.WEFT_TEST_UI_URL?.trim();
+    assert.ok(ui, 'WEFT_TEST_UI_URL is not set');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'weft-webui-approval-'));
+    const file = path.join(dir, 'ui-approval.js');
+    writeFileSync(file, APPROVAL_SCRIPT);
+    const run = await client.startRun(await compileScriptFile(file), { runId: `${queue}-approval` });
+    const deadline = Date.now() + 30_000;
+    while (!(await client.tryProgress(run.runId))?.approvals?.some((a) => a.status === 'waiting')) {
+      assert.ok(Date.now() < deadline, 'the run never waited for approval');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+
+    browser ??= await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${ui}/namespaces/default/workflows/${run.runId}`, { waitUntil: 'load' });
+    await page.getByText('User Metadata', { exact: true }).first().click();
+    await waitForText(
+      page,
+      [
+        'Draft a release note, then ask a person before publishing it',
+        /waiting for approval of step Publish/,
+      ],
+      'the waiting approval in the current details',
+    );
+    await shoot(page, 'web-ui-approval.png');
+    await page.close();
+
+    const decided = await client.approve(run.runId, { approved: true, by: 'ana', comment: 'ship it' });
+    assert.equal(decided.status, 'approved');
+    const summary = await run.result();
+    assert.equal(summary.status, 'completed');
+    assert.deepEqual(summary.result, { published: true, by: 'ana', comment: 'ship it' });
+  });
 });
+
+const APPROVAL_SCRIPT = `export const meta = {
+  name: 'ui-approval',
+  description: 'Draft a release note, then ask a person before publishing it',
+}
+const note = await agent('Draft the release note [[mock:reply v2 is out]]', { label: 'draft' })
+const { approved, by, comment } = await approval('Publish', 'Publish: ' + note)
+return { published: approved, by, comment }
+`;
