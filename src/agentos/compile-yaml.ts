@@ -6,13 +6,13 @@
  * YAML file's line and column, so a broken definition never starts a run, exactly like a refused
  * JS script (S105).
  */
-import { readFile } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import Ajv from 'ajv';
 import type { ErrorObject } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Document, Node as YamlNode } from 'yaml';
 
+import { readWorkflowSource } from '../compiler/compile-script';
 import { ScriptError } from '../errors';
 import type { CompiledScript } from '../types';
 import { ExpressionError, parseExpression, parseVariablePath } from './expressions';
@@ -609,16 +609,6 @@ export async function compileYamlWorkflowFile(
   path: string,
   options: CompileYamlOptions = {},
 ): Promise<CompiledScript> {
-  let source: string;
-  try {
-    source = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ScriptError(`cannot read workflow: ${typeof code === 'string' ? code : String(err)}`, {
-      file: path,
-      line: 1,
-      column: 1,
-    });
-  }
+  const source = await readWorkflowSource(path, 'workflow');
   return compileYamlWorkflow(source, path, nodePath.dirname(nodePath.resolve(path)), options);
 }

@@ -78,15 +78,34 @@ export function compileScript(source: string, filename: string, dir: string | nu
  * @throws ScriptError - At 1:1 when the file cannot be read, or wherever the script is refused.
  */
 export async function compileScriptFile(path: string): Promise<CompiledScript> {
-  let source: string;
+  const source = await readWorkflowSource(path, 'script');
+  return compileScript(source, path, nodePath.dirname(nodePath.resolve(path)));
+}
+
+const READ_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EISDIR: 'it is a folder',
+  EACCES: 'permission denied',
+};
+
+/**
+ * Reads a script or YAML definition for compiling.
+ *
+ * @throws ScriptError - At 1:1, with the error code and what it means, when the file cannot be read.
+ */
+export async function readWorkflowSource(path: string, what: 'script' | 'workflow'): Promise<string> {
   try {
-    source = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const detail = typeof code === 'string' ? code : err instanceof Error ? err.message : String(err);
-    throw new ScriptError(`cannot read script: ${detail}`, { file: path, line: 1, column: 1 });
+    const detail =
+      typeof code === 'string'
+        ? `${code}${READ_ERRORS[code] ? ` (${READ_ERRORS[code]})` : ''}`
+        : err instanceof Error
+          ? err.message
+          : String(err);
+    throw new ScriptError(`cannot read ${what}: ${detail}`, { file: path, line: 1, column: 1 });
   }
-  return compileScript(source, path, nodePath.dirname(nodePath.resolve(path)));
 }
 
 type Fail = (reason: string, at: Location | t.Node | null | undefined) => never;

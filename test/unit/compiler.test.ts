@@ -496,7 +496,7 @@ void test('S103 an unreadable script file is a ScriptError at 1:1', async () => 
     assert.ok(err instanceof ScriptError);
     assert.deepEqual(
       [err.file, err.line, err.column, err.reason],
-      [missing, 1, 1, 'cannot read script: ENOENT'],
+      [missing, 1, 1, 'cannot read script: ENOENT (no such file)'],
     );
     return true;
   });
