@@ -224,6 +224,12 @@ describe('S701 workflow, tasks, phases, synthesis', () => {
     const session = await sessionOutput(result.runId);
     assert.equal(session.tasks.length, 20);
     assert.deepEqual(session.output, result.output);
+    // What `weft show` reads: a session is a run like any other, typed by its Stratus name.
+    const details = await client.runDetails(result.runId);
+    assert.equal(details.name, 'stratus-phase-cap');
+    assert.equal(details.status, 'completed');
+    assert.equal(details.agents.length, 20);
+    assert.ok(details.agents.every((a) => a.status === 'completed'));
   });
 
   test('S701 failFast (the default) stops the phase at the first failed task and cancels the rest', async (t) => {
