@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { WeftClient } from '../../src/client/weft-client';
-import { loadConfig } from '../../src/config';
 import {
   BudgetExceededError,
   ConfigError,
@@ -17,9 +15,8 @@ import {
   TaskFailedError,
   WorkflowRunError,
 } from '../../src/errors';
-import { startMockModel } from '../../src/mock-model/server';
 import { replayHistory } from '../../src/replay';
-import type { MockModel, MockRequestLog } from '../../src/mock-model/server';
+import type { MockRequestLog } from '../../src/mock-model/server';
 import {
   Agent,
   WorkflowRunManager,
@@ -34,7 +31,15 @@ import type { RunWorkflowOptions, WorkflowEvent, WorkflowTaskResult } from '../.
 import type { StratusSessionOutput } from '../../src/stratus/session-types';
 import { createWeftWorker } from '../../src/worker';
 import { callerWorkflow } from '../fixtures/stratus/caller';
-import { ROOT, spawnWorker, temporalAddress, uniqueName, until, weftEnv } from '../helpers/harness';
+import {
+  ROOT,
+  spawnWorker,
+  temporalAddress,
+  uniqueName,
+  until,
+  useModelAndClient,
+  weftEnv,
+} from '../helpers/harness';
 
 /**
  * The Stratus-style TypeScript API (S701-S703) against the real test server, real weft workers
@@ -43,22 +48,15 @@ import { ROOT, spawnWorker, temporalAddress, uniqueName, until, weftEnv } from '
  * be read per test.
  */
 
-let model: MockModel;
-let client: WeftClient;
+const shared = useModelAndClient();
 /** The workflow sandbox code, bundled once for every worker of this file. */
 let workflowCode: string;
 
 before(async () => {
-  model = await startMockModel();
-  client = await WeftClient.connect({ config: { ...loadConfig(), address: temporalAddress() } });
   ({ code: workflowCode } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../../src/workflows'),
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} },
   }));
-});
-after(async () => {
-  await client?.close();
-  await model?.close();
 });
 
 /** A worker of this process on a task queue of the test's own; options that point a run at it. */
@@ -70,7 +68,9 @@ async function setup(
   const worker = await createWeftWorker({
     address: temporalAddress(),
     taskQueue: queue,
-    activityDeps: { anthropic: () => new Anthropic({ apiKey: 'test', baseURL: model.url, maxRetries: 0 }) },
+    activityDeps: {
+      anthropic: () => new Anthropic({ apiKey: 'test', baseURL: shared.model.url, maxRetries: 0 }),
+    },
     workerOptions: { workflowBundle: { code: workflowCode }, workflowsPath: undefined },
   });
   const running = worker.run();
@@ -78,12 +78,12 @@ async function setup(
     await worker.shutdown();
     await running;
   });
-  return { queue, options: { client, taskQueue: queue, runId: `${queue}-run` } };
+  return { queue, options: { client: shared.client, taskQueue: queue, runId: `${queue}-run` } };
 }
 
 /** Requests whose prompt carries `tag`. */
 function asked(tag: string): MockRequestLog[] {
-  return model.requests.filter((r) => r.prompt.includes(tag));
+  return shared.model.requests.filter((r) => r.prompt.includes(tag));
 }
 
 /** The most requests carrying each tag that were in flight at once, sampled until `done` settles. */
@@ -125,7 +125,7 @@ async function rejection(promise: Promise<unknown>): Promise<WorkflowRunError> {
 }
 
 async function sessionOutput(runId: string): Promise<StratusSessionOutput> {
-  return (await client.temporal.workflow.getHandle(runId).result()) as StratusSessionOutput;
+  return (await shared.client.temporal.workflow.getHandle(runId).result()) as StratusSessionOutput;
 }
 
 describe('S701 workflow, tasks, phases, synthesis', () => {
@@ -202,7 +202,7 @@ describe('S701 workflow, tasks, phases, synthesis', () => {
     );
     // One Temporal workflow for the run, typed by the Stratus name and named in its memo; one agent
     // activity per task, summarised by phase and task.
-    const handle = client.temporal.workflow.getHandle(result.runId);
+    const handle = shared.client.temporal.workflow.getHandle(result.runId);
     const description = await handle.describe();
     assert.equal(description.type, 'stratus-phase-cap');
     assert.equal(description.status.name, 'COMPLETED');
@@ -225,7 +225,7 @@ describe('S701 workflow, tasks, phases, synthesis', () => {
     assert.equal(session.tasks.length, 20);
     assert.deepEqual(session.output, result.output);
     // What `weft show` reads: a session is a run like any other, typed by its Stratus name.
-    const details = await client.runDetails(result.runId);
+    const details = await shared.client.runDetails(result.runId);
     assert.equal(details.name, 'stratus-phase-cap');
     assert.equal(details.status, 'completed');
     assert.equal(details.agents.length, 20);
@@ -281,7 +281,7 @@ describe('S701 workflow, tasks, phases, synthesis', () => {
       'the cancelled sibling to drop its request',
       20_000,
     );
-    const description = await client.temporal.workflow.getHandle(err.result.runId).describe();
+    const description = await shared.client.temporal.workflow.getHandle(err.result.runId).describe();
     assert.equal(description.status.name, 'FAILED');
   });
 
@@ -911,10 +911,10 @@ describe('S703 running, streaming, resuming, budgets, cancellation, the run mana
       err.result.phases[0]?.tasks.map((r) => r.status),
       ['cancelled', 'cancelled', 'cancelled', 'cancelled'],
     );
-    const description = await client.temporal.workflow.getHandle(err.result.runId).describe();
+    const description = await shared.client.temporal.workflow.getHandle(err.result.runId).describe();
     assert.equal(description.status.name, 'CANCELLED');
     const replay = await replayHistory(
-      await client.temporal.workflow.getHandle(err.result.runId).fetchHistory(),
+      await shared.client.temporal.workflow.getHandle(err.result.runId).fetchHistory(),
       err.result.runId,
       { workflowBundle: { code: workflowCode }, workflowsPath: undefined },
     );
@@ -955,7 +955,7 @@ describe('S703 running, streaming, resuming, budgets, cancellation, the run mana
         return results.map((r) => r.output);
       },
     });
-    const manager = new WorkflowRunManager({ client, taskQueue: options.taskQueue });
+    const manager = new WorkflowRunManager({ client: shared.client, taskQueue: options.taskQueue });
     const first = manager.start(def, ['quick', 'slow']);
     const phases: string[] = [];
     first.onEvent((e) => {
@@ -970,7 +970,10 @@ describe('S703 running, streaming, resuming, budgets, cancellation, the run mana
     await manager.stop(first);
     assert.equal(first.status, 'cancelled');
     await assert.rejects(first.result, WorkflowRunError);
-    assert.equal((await client.temporal.workflow.getHandle(first.runId).describe()).status.name, 'CANCELLED');
+    assert.equal(
+      (await shared.client.temporal.workflow.getHandle(first.runId).describe()).status.name,
+      'CANCELLED',
+    );
 
     hang = false;
     const resumed = manager.resume(first);
@@ -1046,7 +1049,7 @@ describe('S703 running, streaming, resuming, budgets, cancellation, the run mana
       "none of the draft's agents ran",
     );
     // The drafting agent itself ran durably, as a Stratus run of its own.
-    const description = await client.temporal.workflow.getHandle(draft.runId).describe();
+    const description = await shared.client.temporal.workflow.getHandle(draft.runId).describe();
     assert.equal(description.type, 'weft-workflow-draft');
     assert.equal(description.status.name, 'COMPLETED');
 
@@ -1091,7 +1094,7 @@ describe('S703 durability of a Stratus run', () => {
     // The caller is gone; its tasks are not: they run to the end on the worker.
     await until(() => asked(tag).filter((r) => r.status === 200).length === 3, 'the three tasks to finish');
     // With no caller left, the session fails as abandoned after its idle timeout.
-    const handle = client.temporal.workflow.getHandle(runId);
+    const handle = shared.client.temporal.workflow.getHandle(runId);
     await assert.rejects(handle.result(), (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
       assert.ok(err.cause instanceof ApplicationFailure);
@@ -1113,7 +1116,7 @@ describe('S703 durability of a Stratus run', () => {
   test('S703 a worker killed with SIGKILL mid-task: a new worker finishes the task, completed tasks never rerun', async (t) => {
     const queue = uniqueName('stratus-crash');
     const tag = uniqueName('crash');
-    const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
+    const env = weftEnv({ modelUrl: shared.model.url, taskQueue: queue });
     const first = await spawnWorker(t, env);
     const def = workflow({
       name: 'stratus-crash',
@@ -1131,7 +1134,11 @@ describe('S703 durability of a Stratus run', () => {
         return [...before, ...during].map((r) => [r.output, r.attempts]);
       },
     });
-    const run = runWorkflow(def, undefined, { client, taskQueue: queue, runId: `${queue}-run` });
+    const run = runWorkflow(def, undefined, {
+      client: shared.client,
+      taskQueue: queue,
+      runId: `${queue}-run`,
+    });
     await until(() => asked(`${tag} long`).some((r) => r.status === 0), 'the long task in flight');
     first.child.kill('SIGKILL');
     assert.equal(await first.exited, 'SIGKILL');

@@ -2,14 +2,19 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { StepStatus, YamlRunStatus } from '../../src/agentos/yaml-runs';
-import { WeftClient } from '../../src/client/weft-client';
-import { loadConfig } from '../../src/config';
-import { startMockModel } from '../../src/mock-model/server';
-import type { MockModel, MockRequestLog } from '../../src/mock-model/server';
+import type { MockRequestLog } from '../../src/mock-model/server';
 import type { RunProgress } from '../../src/types';
-import { ROOT, runWeft, spawnWorker, temporalAddress, uniqueName, until, weftEnv } from '../helpers/harness';
+import {
+  ROOT,
+  runWeft,
+  spawnWorker,
+  uniqueName,
+  until,
+  useModelAndClient,
+  weftEnv,
+} from '../helpers/harness';
 import type { CliResult } from '../helpers/harness';
 
 /**
@@ -19,17 +24,7 @@ import type { CliResult } from '../helpers/harness';
  */
 
 const YAML = path.join(ROOT, 'test', 'fixtures', 'yaml');
-let model: MockModel;
-let client: WeftClient;
-
-before(async () => {
-  model = await startMockModel();
-  client = await WeftClient.connect({ config: { ...loadConfig(), address: temporalAddress() } });
-});
-after(async () => {
-  await client?.close();
-  await model?.close();
-});
+const shared = useModelAndClient();
 
 interface RunJson {
   runId: string;
@@ -39,12 +34,12 @@ interface RunJson {
 }
 
 function env(queue: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return weftEnv({ modelUrl: model.url, taskQueue: queue, extra });
+  return weftEnv({ modelUrl: shared.model.url, taskQueue: queue, extra });
 }
 
 /** Requests whose prompt carries `[tag`, in the order the model got them. */
 function requests(tag: string): MockRequestLog[] {
-  return model.requests.filter((r) => r.prompt.includes(`[${tag}`));
+  return shared.model.requests.filter((r) => r.prompt.includes(`[${tag}`));
 }
 
 function steps(run: RunJson | YamlRunStatus): Array<[string, string]> {
@@ -210,15 +205,17 @@ void test('S601 the seed feature-build workflow runs end to end with weft run fi
   // The mock never says LGTM, so the review loop runs its 3 iterations.
   assert.equal(out.result?.steps[2]?.iterations, 3);
   assert.equal(out.agents, 6);
-  const spec = model.requests.find((r) =>
+  const spec = shared.model.requests.find((r) =>
     r.prompt.startsWith('Design the feature: Add user authentication [yfb]'),
   );
   assert.ok(spec, 'the Spec prompt had the input variable');
   const techSpec = String(out.result?.outputs.tech_spec);
   assert.ok(
-    model.requests.some((r) => r.prompt.startsWith(`Implement the feature based on this spec: ${techSpec}.`)),
+    shared.model.requests.some((r) =>
+      r.prompt.startsWith(`Implement the feature based on this spec: ${techSpec}.`),
+    ),
   );
-  const described = await client.describeRun(queue);
+  const described = await shared.client.describeRun(queue);
   assert.equal(described.name, 'feature-build');
 });
 
@@ -229,7 +226,7 @@ function startApprovalRun(queue: string, service: string): Promise<CliResult> {
 
 async function waitingFor(runId: string, step: string): Promise<RunProgress> {
   return until(async () => {
-    const p = await client.tryProgress(runId, 1_000);
+    const p = await shared.client.tryProgress(runId, 1_000);
     return p?.approvals?.some((a) => a.step === step && a.status === 'waiting') ? p : null;
   }, `run ${runId} to wait for approval of ${step}`);
 }
@@ -344,7 +341,7 @@ void test('S603 workflow create --validate refuses a broken file with file:line:
   );
   const run = await runWeft(['workflow', 'run', file, '--id', queue], { env: env(queue) });
   assert.equal(run.code, 2);
-  const listed = await client.listRuns({ taskQueue: queue });
+  const listed = await shared.client.listRuns({ taskQueue: queue });
   assert.equal(listed.length, 0);
   const good = await runWeft(
     ['workflow', 'create', path.join(YAML, 'feature-build.yaml'), '--validate', '--json'],
