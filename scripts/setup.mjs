@@ -3,7 +3,9 @@
 // It runs before node_modules exists, so it uses Node builtins only. Every step is skipped when its
 // output is up to date, so `npm test`, `npm run demo` and `npm run bench` can call it every time.
 //
-// Usage: node scripts/setup.mjs [--no-build]
+// Usage: node scripts/setup.mjs [--no-build] [--for-tests]
+//   --for-tests also provisions what the test suite drives besides node_modules: Debian's chromium
+//   for the Web UI tests (scripts/install-chromium.sh; apt-get as root or via sudo).
 //
 // The CLI lookup order and cache path must match src/dev-server/temporal-cli.ts.
 import { spawnSync } from 'node:child_process';
@@ -165,6 +167,7 @@ try {
   const noBuild = process.argv.includes('--no-build');
   ensureNodeModules();
   const cli = ensureTemporalCli();
+  if (process.argv.includes('--for-tests')) run('sh', [path.join(root, 'scripts', 'install-chromium.sh')]);
   if (!noBuild) ensureBuild();
   log(`Temporal CLI: ${cli}`);
 } catch (err) {
