@@ -188,10 +188,11 @@ export function followProgress(client: WeftClient, runId: string, intervalMs = 5
     stopped = true;
     wake();
     await loop;
-    // A finished run whose worker has stopped cannot answer queries; its output has the records.
-    const final = summary?.output
-      ? finalSnapshot(last, summary)
-      : ((await client.tryProgress(runId, 2_000)) ?? last);
+    // A run that ended before the first poll (a fast run, or `weft watch` attached late) still gets
+    // its whole tree: the phases come from one query, which a live worker answers after the end.
+    // Without an output, the freshest query wins.
+    if (!summary?.output || last === null) last = (await client.tryProgress(runId, 2_000)) ?? last;
+    const final = summary?.output ? finalSnapshot(last, summary) : last;
     if (final) {
       const line = warning.check(final);
       if (line !== null) stderr(line);
