@@ -37,6 +37,22 @@ export interface CompiledScript {
   filename: string;
   /** The script file's folder, for resolving nested `workflow({ scriptPath })`; null when inline. */
   dir: string | null;
+  /**
+   * What the static checks found suspicious but not wrong, e.g. a top-level `require()` that will
+   * throw (S103). `weft validate` prints them; they never stop a run. Absent when there are none.
+   */
+  warnings?: ScriptWarning[];
+}
+
+/** A static-check finding that does not refuse the script. */
+export interface ScriptWarning {
+  file: string;
+  /** 1-based line. */
+  line: number;
+  /** 1-based column. */
+  column: number;
+  /** One line, starting with `warning:`. */
+  message: string;
 }
 
 /** Input and output token counts. */
@@ -103,7 +119,21 @@ export interface AgentOptions {
    * `AgentError`), so the script can report why. A stopped agent gives null either way.
    */
   onError?: 'null' | 'throw';
+  /** How much effort the model spends on its answer: the Messages API's `output_config.effort`. */
+  effort?: AgentEffort;
+  /**
+   * Extended thinking for this agent: the Messages API's `thinking`. A script may also pass `true`
+   * (adaptive) or `false` (disabled); `agent()` stores the object form.
+   */
+  thinking?: AgentThinking;
 }
+
+/** The effort levels of the Messages API's `output_config.effort`. */
+export type AgentEffort = 'low' | 'medium' | 'high' | 'xhigh' | 'max';
+
+/** The Messages API's `thinking` configurations an agent may ask for. */
+export type AgentThinking =
+  { type: 'adaptive' } | { type: 'disabled' } | { type: 'enabled'; budget_tokens: number };
 
 /** What the workflow asks the agent activity to do for one `agent()` call. */
 export interface AgentRequest {
@@ -154,6 +184,13 @@ export interface AgentRequest {
    * none. StructuredOutput is never removed. Absent for scripts.
    */
   tools?: string[] | null;
+  /**
+   * The script's `opts.effort`, for the activity to send as `output_config.effort`; absent when
+   * the script named none (the model's default).
+   */
+  effort?: AgentEffort;
+  /** The script's `opts.thinking`, for the activity to send as `thinking`; absent when none. */
+  thinking?: AgentThinking;
 }
 
 /** A git worktree an agent changed, kept for the user (S204). */

@@ -11,7 +11,12 @@ import type * as t from '@babel/types';
 
 import { ScriptError } from '../errors';
 import type { CompiledScript, PhaseSpec, ScriptForm, ScriptMeta } from '../types';
-import { DEFAULT_EXPORT_API, DEFAULT_EXPORT_BINDING } from '../workflows/script-globals';
+import {
+  ABSENT_HOST,
+  DEFAULT_EXPORT_API,
+  DEFAULT_EXPORT_BINDING,
+  HOST_NAMES,
+} from '../workflows/script-globals';
 
 const PARSER_OPTIONS: ParserOptions = {
   sourceType: 'module',
@@ -67,8 +72,10 @@ export function compileScript(source: string, filename: string, dir: string | nu
   const form: ScriptForm = defaultExport === null ? 'body' : 'default-export';
   if (defaultExport !== null) checkNoTopLevelReturn(program, fail);
 
-  const code = rewrite(source, program, first as t.ExportNamedDeclaration, defaultExport);
-  return { meta, form, code, filename, dir };
+  const hosts = absentHostEdits(program);
+  const code = rewrite(source, program, first as t.ExportNamedDeclaration, defaultExport, hosts.edits);
+  const warnings = hosts.warnings.map((w) => ({ file: filename, ...w }));
+  return { meta, form, code, filename, dir, ...(warnings.length > 0 ? { warnings } : {}) };
 }
 
 /**
@@ -280,7 +287,11 @@ function offsetLocation(source: string, offset: number): Location {
   return { line, column: offset - lineStart + 1 };
 }
 
-/** Refuses module loading anywhere, exports other than meta and one default, and `<!--`. */
+/**
+ * Refuses what can never run: module syntax anywhere (`import`, `import()`, `import.meta`,
+ * re-exports), exports other than meta and one default, and `<!--`. `require` and other host
+ * names are no syntax: they are absent at run time (see {@link absentHostEdits}).
+ */
 function checkForbidden(program: t.Program, source: string, fail: Fail): void {
   const found: { node: t.Node; reason: string }[] = [];
   const refuse = (node: t.Node, reason: string): void => void found.push({ node, reason });
@@ -296,11 +307,6 @@ function checkForbidden(program: t.Program, source: string, fail: Fail): void {
       case 'MetaProperty':
         if (node.meta.name === 'import') {
           refuse(node, 'import.meta is not allowed: workflow scripts are not modules');
-        }
-        return true;
-      case 'CallExpression':
-        if (node.callee.type === 'Identifier' && node.callee.name === 'require') {
-          refuse(node, `require() is not allowed: ${MODULE_REFUSAL}`);
         }
         return true;
       case 'ExportAllDeclaration':
@@ -533,6 +539,198 @@ function checkNoTopLevelReturn(program: t.Program, fail: Fail): void {
   });
 }
 
+/** A replacement of `source.slice(start, end)` by `text`. */
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+const HOST_NAME_SET: ReadonlySet<string> = new Set(HOST_NAMES);
+
+const FUNCTION_TYPES: ReadonlySet<string> = new Set([
+  'FunctionDeclaration',
+  'FunctionExpression',
+  'ArrowFunctionExpression',
+  'ObjectMethod',
+  'ClassMethod',
+  'ClassPrivateMethod',
+]);
+
+/** Patterns name assignment targets, not reads, unless in the default value of `a = x`. */
+const PATTERN_TYPES: ReadonlySet<string> = new Set(['ObjectPattern', 'ArrayPattern', 'RestElement']);
+
+/** The names a pattern binds: `a`, `{ a, b: [c] }`, `...d`, `e = 1`. */
+function patternNames(node: t.Node | null | undefined, into: Set<string>): void {
+  if (!node) return;
+  switch (node.type) {
+    case 'Identifier':
+      into.add(node.name);
+      return;
+    case 'ObjectPattern':
+      for (const property of node.properties) {
+        patternNames(property.type === 'RestElement' ? property : (property.value as t.Node), into);
+      }
+      return;
+    case 'ArrayPattern':
+      for (const element of node.elements) patternNames(element, into);
+      return;
+    case 'AssignmentPattern':
+      patternNames(node.left, into);
+      return;
+    case 'RestElement':
+      patternNames(node.argument, into);
+      return;
+    default:
+      return;
+  }
+}
+
+/** Every name the script declares anywhere: variables, functions, classes, parameters, catch bindings. */
+function declaredNames(program: t.Program): Set<string> {
+  const names = new Set<string>();
+  walk(program, (node) => {
+    if (node.type === 'VariableDeclarator') patternNames(node.id, names);
+    else if (node.type === 'CatchClause') patternNames(node.param, names);
+    else if (node.type === 'ClassDeclaration' || node.type === 'ClassExpression')
+      patternNames(node.id, names);
+    if (FUNCTION_TYPES.has(node.type)) {
+      const fn = node as t.Function;
+      if ('id' in fn && fn.id) patternNames(fn.id, names);
+      for (const param of fn.params) patternNames(param, names);
+    }
+  });
+  return names;
+}
+
+/** Whether the Identifier at `key` of `parent` reads a variable (rather than naming a property, label or target). */
+function isVariableRead(parent: t.Node, key: string, grandparent: t.Node | undefined): boolean {
+  const p = parent as unknown as Record<string, unknown>;
+  switch (parent.type) {
+    case 'MemberExpression':
+    case 'OptionalMemberExpression':
+      return key !== 'property' || parent.computed;
+    case 'ObjectProperty':
+      if (key === 'key') return parent.computed;
+      return grandparent?.type !== 'ObjectPattern';
+    case 'ObjectMethod':
+    case 'ClassMethod':
+    case 'ClassPrivateMethod':
+    case 'ClassProperty':
+    case 'ClassAccessorProperty':
+      return key !== 'key' || p.computed === true;
+    case 'LabeledStatement':
+    case 'BreakStatement':
+    case 'ContinueStatement':
+    case 'PrivateName':
+    case 'MetaProperty':
+      return false;
+    case 'UnaryExpression':
+      // `typeof require` is the one use of an undefined name that does not throw: it stays as is.
+      return parent.operator !== 'typeof';
+    case 'AssignmentExpression':
+    case 'AssignmentPattern':
+      return key !== 'left';
+    case 'UpdateExpression':
+      return false;
+    case 'ForInStatement':
+    case 'ForOfStatement':
+      return key !== 'left';
+    default:
+      return !PATTERN_TYPES.has(parent.type);
+  }
+}
+
+/** The host name a `globalThis.fetch` or `globalThis['fetch']` callee names, else null. */
+function globalThisHostCallee(callee: t.Node, declared: ReadonlySet<string>): string | null {
+  if (callee.type !== 'MemberExpression' && callee.type !== 'OptionalMemberExpression') return null;
+  if (callee.object.type !== 'Identifier' || callee.object.name !== 'globalThis') return null;
+  if (declared.has('globalThis')) return null;
+  const property = callee.property;
+  const name =
+    !callee.computed && property.type === 'Identifier'
+      ? property.name
+      : callee.computed && property.type === 'StringLiteral'
+        ? property.value
+        : null;
+  return name !== null && HOST_NAME_SET.has(name) ? name : null;
+}
+
+/**
+ * Where the script uses a host name its scope does not define (S103), the edits that make the use
+ * call `__weft_absent("name")`, which throws a ScriptError that says why and what to do, instead of
+ * a bare ReferenceError. Reading an undeclared name throws in JavaScript anyway, so only the error
+ * changes; `typeof require`, property names, labels and assignment targets are left alone. A name
+ * the script declares anywhere is left alone everywhere: its own `fetch` must keep working.
+ * Also returns a warning for each `require(...)` that runs at top level outside `try`, which will
+ * always throw.
+ */
+function absentHostEdits(program: t.Program): {
+  edits: Edit[];
+  warnings: { line: number; column: number; message: string }[];
+} {
+  const declared = declaredNames(program);
+  const edits: Edit[] = [];
+  const warnings: { line: number; column: number; message: string }[] = [];
+  // No parentheses: a line starting with `(` would join the previous statement when it has no `;`.
+  // `new fetch()` becomes `new __weft_absent("fetch")()`, which throws the same way when it runs.
+  const absent = (name: string): string => `${ABSENT_HOST}(${JSON.stringify(name)})`;
+
+  const visit = (node: t.Node, ancestors: { node: t.Node; key: string }[]): void => {
+    const last = ancestors[ancestors.length - 1];
+    if (node.type === 'Identifier' && last !== undefined && HOST_NAME_SET.has(node.name)) {
+      const grandparent = ancestors[ancestors.length - 2]?.node;
+      if (!declared.has(node.name) && isVariableRead(last.node, last.key, grandparent)) {
+        const shorthand = last.node.type === 'ObjectProperty' && last.node.shorthand;
+        edits.push({
+          start: node.start ?? 0,
+          end: node.end ?? 0,
+          text: shorthand ? `${node.name}: ${absent(node.name)}` : absent(node.name),
+        });
+        const called =
+          (last.node.type === 'CallExpression' || last.node.type === 'OptionalCallExpression') &&
+          last.key === 'callee';
+        const guarded = ancestors.some(
+          (a) => FUNCTION_TYPES.has(a.node.type) || (a.node.type === 'TryStatement' && a.key === 'block'),
+        );
+        if (node.name === 'require' && called && !guarded) {
+          const at = nodeLocation(node);
+          warnings.push({
+            ...at,
+            message:
+              'warning: require() at top level always throws when the run starts: workflow scripts ' +
+              'cannot load modules; have an agent() do it, or pass data in args',
+          });
+        }
+      }
+      return;
+    }
+    if (
+      node.type === 'CallExpression' ||
+      node.type === 'OptionalCallExpression' ||
+      node.type === 'NewExpression'
+    ) {
+      const name = globalThisHostCallee(node.callee, declared);
+      if (name !== null) {
+        edits.push({ start: node.callee.start ?? 0, end: node.callee.end ?? 0, text: absent(name) });
+        ancestors.push({ node, key: 'arguments' });
+        for (const argument of node.arguments) visit(argument, ancestors);
+        ancestors.pop();
+        return;
+      }
+    }
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'loc' || key.endsWith('Comments') || key === 'extra') continue;
+      const children: unknown[] = Array.isArray(value) ? value : [value];
+      ancestors.push({ node, key });
+      for (const child of children) if (isNode(child)) visit(child, ancestors);
+      ancestors.pop();
+    }
+  };
+  visit(program, []);
+  return { edits, warnings };
+}
+
 /** `text` with every character but line ends turned into a space, so lines stay aligned. */
 function blank(text: string): string {
   return text.replace(/[^\r\n\u2028\u2029]/g, ' ');
@@ -540,15 +738,17 @@ function blank(text: string): string {
 
 /**
  * Turns the checked module into a function body by splicing, never by regenerating, so every line
- * keeps its number and runtime errors point at the author's lines.
+ * keeps its number and runtime errors point at the author's lines. `hostEdits` (from
+ * {@link absentHostEdits}) replace uses of absent host names.
  */
 function rewrite(
   source: string,
   program: t.Program,
   metaExport: t.ExportNamedDeclaration,
   defaultExport: t.ExportDefaultDeclaration | null,
+  hostEdits: readonly Edit[],
 ): string {
-  const edits: { start: number; end: number; text: string }[] = [];
+  const edits: Edit[] = [...hostEdits];
   if (program.interpreter) {
     // A `#!` line is only legal at the start of a file, not inside a function body.
     const { start, end } = program.interpreter;

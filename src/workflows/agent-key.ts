@@ -44,18 +44,23 @@ function finish(h1: number, h2: number): string {
 
 /**
  * The content key of an agent call for resume (S305): everything that changes the agent's work
- * (prompt, schema, model, agentType, isolation) and nothing that only names it (label, phase).
+ * (prompt, schema, model, agentType, isolation, effort, thinking) and nothing that only names it
+ * (label, phase).
  * Pure code, so the workflow sandbox and the client compute the same key.
  */
 export function agentKey(
-  request: Pick<AgentRequest, 'prompt' | 'schema' | 'model' | 'agentType' | 'isolation'>,
+  request: Pick<AgentRequest, 'prompt' | 'schema' | 'model' | 'agentType' | 'isolation'> &
+    Partial<Pick<AgentRequest, 'effort' | 'thinking'>>,
 ): string {
+  // canonicalJson drops undefined values, so calls without effort or thinking keep their old keys.
   const text = canonicalJson({
     prompt: request.prompt,
     schema: request.schema,
     model: request.model,
     agentType: request.agentType,
     isolation: request.isolation,
+    effort: request.effort,
+    thinking: request.thinking,
   });
   return cyrb53Twice(text);
 }

@@ -13,8 +13,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type {
+  AgentEffort,
   AgentOptions,
   AgentRecord,
+  AgentThinking,
   ApprovalDecision,
   ApprovalRecord,
   ApprovalResult,
@@ -43,7 +45,7 @@ import { agentKey } from './agent-key';
 import { runAgent, SCHEMA_ATTEMPTS } from './agent-activity';
 import { approveUpdate, continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from './definitions';
 import { SCRIPT_GLOBALS } from './script-globals';
-import { ScriptDate, ScriptMath } from './script-sandbox';
+import { absentHost, ScriptDate, ScriptMath } from './script-sandbox';
 import { Semaphore } from './semaphore';
 
 /** Items one `parallel()` or `pipeline()` call accepts (S207). */
@@ -117,7 +119,41 @@ function assertSatisfiableSchema(schema: unknown): asserts schema is JsonSchema 
   }
 }
 
-function checkAgentOptions(prompt: unknown, opts: unknown): AgentOptions {
+/** The `agent()` options weft honours; scripts written for other runtimes may pass more. */
+const KNOWN_AGENT_OPTIONS: ReadonlySet<string> = new Set([
+  'label',
+  'phase',
+  'schema',
+  'model',
+  'agentType',
+  'isolation',
+  'timeoutMs',
+  'onError',
+  'effort',
+  'thinking',
+]);
+
+const EFFORTS: readonly AgentEffort[] = ['low', 'medium', 'high', 'xhigh', 'max'];
+
+/** `opts.thinking` in the API's object form, or null when weft cannot honour the value. */
+function thinkingConfig(value: unknown): AgentThinking | null {
+  if (value === true) return { type: 'adaptive' };
+  if (value === false) return { type: 'disabled' };
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (v.type === 'adaptive' || v.type === 'disabled') return { type: v.type };
+  if (v.type === 'enabled' && typeof v.budget_tokens === 'number' && v.budget_tokens >= 1) {
+    return { type: 'enabled', budget_tokens: Math.floor(v.budget_tokens) };
+  }
+  return null;
+}
+
+/**
+ * Checks `agent()`'s arguments. Options weft does not know, and `effort`/`thinking` values it
+ * cannot honour, are dropped and reported through `ignore` rather than failing the call: scripts
+ * written for other runtimes pass them.
+ */
+function checkAgentOptions(prompt: unknown, opts: unknown, ignore: (option: string) => void): AgentOptions {
   if (typeof prompt !== 'string' || prompt.length === 0) {
     throw new TypeError('agent(prompt, opts?) needs a non-empty prompt string');
   }
@@ -140,7 +176,22 @@ function checkAgentOptions(prompt: unknown, opts: unknown): AgentOptions {
     throw new TypeError(`agent() option onError must be 'null' or 'throw'`);
   }
   if (o.schema !== undefined) assertSatisfiableSchema(o.schema);
-  return o as AgentOptions;
+  const checked: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(o)) {
+    if (!KNOWN_AGENT_OPTIONS.has(key)) ignore(key);
+    else if (value !== undefined) checked[key] = value;
+  }
+  if (checked.effort !== undefined && !EFFORTS.includes(checked.effort as AgentEffort)) {
+    ignore(`effort = ${JSON.stringify(checked.effort)}`);
+    delete checked.effort;
+  }
+  if (checked.thinking !== undefined) {
+    const thinking = thinkingConfig(checked.thinking);
+    if (thinking === null) ignore(`thinking = ${JSON.stringify(checked.thinking)}`);
+    if (thinking === null) delete checked.thinking;
+    else checked.thinking = thinking;
+  }
+  return checked as AgentOptions;
 }
 
 /** Per-script state: the top-level script, or a nested `workflow()` child running inline (S211). */
@@ -307,6 +358,7 @@ class Run {
       api.approval,
       ScriptDate,
       ScriptMath,
+      absentHost,
     );
   }
 
@@ -485,9 +537,21 @@ class Run {
 
   /** Bumped whenever an agent ends, so admission waiters re-check. */
   private settledCount = 0;
+  /** `agent()` options already logged as ignored: one narrator line each per run, not per call. */
+  private readonly ignoredOptions = new Set<string>();
+
+  private noteIgnoredOption(option: string, ctx: ScriptContext): void {
+    if (this.ignoredOptions.has(option)) return;
+    this.ignoredOptions.add(option);
+    this.logs.push({
+      at: Date.now(),
+      message: `agent() ignores option ${option}: weft does not honour it (later uses are not logged)`,
+      group: ctx.group,
+    });
+  }
 
   private async agent(prompt: unknown, rawOpts: unknown, ctx: ScriptContext): Promise<unknown> {
-    const opts = checkAgentOptions(prompt, rawOpts);
+    const opts = checkAgentOptions(prompt, rawOpts, (option) => this.noteIgnoredOption(option, ctx));
     const model = opts.model ?? this.input.options.model;
     const cacheKey = agentKey({
       prompt: prompt as string,
@@ -495,6 +559,9 @@ class Run {
       model,
       agentType: opts.agentType ?? null,
       isolation: opts.isolation ?? null,
+      // Absent keys leave the key of an agent without them as it always was.
+      ...(opts.effort === undefined ? {} : { effort: opts.effort }),
+      ...(opts.thinking === undefined ? {} : { thinking: opts.thinking }),
     });
     const occurrence = (this.occurrences.get(cacheKey) ?? 0) + 1;
     this.occurrences.set(cacheKey, occurrence);
@@ -573,6 +640,8 @@ class Run {
       occurrence,
       dryRun: this.input.options.dryRun,
       ...(opts.timeoutMs === undefined ? {} : { timeoutSetting: 'timeoutMs' }),
+      ...(opts.effort === undefined ? {} : { effort: opts.effort }),
+      ...(opts.thinking === undefined ? {} : { thinking: opts.thinking }),
     };
     try {
       const result = await live.scope.run(async () => {

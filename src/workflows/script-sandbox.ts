@@ -43,3 +43,37 @@ export const ScriptMath: Math = Object.freeze(
     },
   }) as Math,
 );
+
+/** What each absent host name would have given the script, for the error message. */
+const HOST_WHAT: Readonly<Record<string, string>> = {
+  require: 'loading modules',
+  module: 'loading modules',
+  exports: 'loading modules',
+  __dirname: 'the file system',
+  __filename: 'the file system',
+  fs: 'the file system',
+  process: 'the host process',
+  Buffer: 'Node APIs',
+  setInterval: 'repeating timers',
+  fetch: 'the network',
+  XMLHttpRequest: 'the network',
+};
+
+/**
+ * What compiled code calls where a script uses a host name its scope does not define (S103):
+ * always throws a `ScriptError` the script can catch, which says why the name is absent and what
+ * to do instead. `typeof name` never reaches here and stays `'undefined'`.
+ *
+ * @param name - The host name the script used, e.g. `require`.
+ */
+export function absentHost(name: unknown): never {
+  const what = HOST_WHAT[String(name)] ?? 'host access';
+  const err = new Error(
+    `${String(name)} is not defined in workflow scripts: a script is replayed on every resume, so it ` +
+      `has no host access (${what}); have an agent() do it, or pass the data in through args`,
+  );
+  // The failure type weft's errors use, so a script's catch and a failed run both say ScriptError.
+  err.name = 'ScriptError';
+  throw err;
+}
+Object.freeze(absentHost);

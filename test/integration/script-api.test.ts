@@ -47,7 +47,7 @@ function requestsFor(fragment: string) {
 describe('script refusals', () => {
   for (const [fixture, reason] of [
     ['bad-import.js', /import/],
-    ['bad-require.js', /require/],
+    ['bad-dynamic-import.js', /import\(\)/],
     ['bad-ts.js', /TypeScript/],
     ['bad-meta-call.js', /pure literal/],
     ['missing-description.js', /description/],
@@ -359,6 +359,97 @@ describe('script API on a real server', () => {
     assert.equal(out.status, 'failed');
     assert.equal(out.agents, 1);
     assert.match((out as unknown as { error: string }).error, /script gave up/);
+  });
+});
+
+describe('host names are absent at run time, not refused', () => {
+  test('S103 a capability canary runs: typeof require, process, fs … are undefined, require() throws a catchable ScriptError, globalThis reaches none', async () => {
+    const { code, out, stderr } = await run('api-host-names.js');
+    assert.equal(code, 0, stderr);
+    const r = out.result as {
+      scope: Record<string, string>;
+      canary: { available: boolean };
+      onGlobals: string[];
+      after: string;
+    } & Record<string, { name?: string; message?: string }>;
+    assert.equal(Object.keys(r.scope).length, 11);
+    for (const [name, kind] of Object.entries(r.scope)) assert.equal(kind, 'undefined', name);
+    assert.equal(r.canary.available, false);
+    assert.deepEqual(
+      r.onGlobals,
+      [],
+      'no host name on globalThis, Function("return this")() or indirect eval',
+    );
+    for (const [key, name] of [
+      ['require', 'require'],
+      ['globalRequire', 'require'],
+      ['processEnv', 'process'],
+      ['fetch', 'fetch'],
+    ] as const) {
+      assert.equal(r[key]?.name, 'ScriptError', key);
+      assert.match(r[key]?.message ?? '', new RegExp(`^${name} is not defined in workflow scripts: `), key);
+      assert.match(r[key]?.message ?? '', /replayed on every resume/, key);
+      assert.match(r[key]?.message ?? '', /have an agent\(\) do it, or pass the data in through args/, key);
+    }
+    assert.equal(typeof r.after, 'string', 'the run goes on after the probes');
+    assert.equal(out.agents, 1);
+  });
+
+  test('S103 S105 a top-level require(): weft validate warns with file:line:col and exits 0; the run starts and fails with ScriptError', async () => {
+    const file = path.join(FIXTURES, 'warn-top-level-require.js');
+    const env = weftEnv({ modelUrl: shared.model.url, taskQueue: uniqueName('warn') });
+    const validated = await runWeft(['validate', file, '--json'], { env });
+    assert.equal(validated.code, 0, validated.stderr);
+    const lines = validated.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, validated.stderr);
+    assert.match(
+      lines[0] ?? '',
+      /warn-top-level-require\.js:7:12: warning: require\(\) at top level always throws/,
+    );
+    const json = validated.json as { ok: boolean; warnings: { line: number; column: number }[] };
+    assert.equal(json.ok, true);
+    assert.deepEqual(
+      json.warnings.map((w) => [w.line, w.column]),
+      [[7, 12]],
+    );
+
+    const { code, out } = await run('warn-top-level-require.js');
+    assert.equal(code, 1);
+    assert.equal(out.status, 'failed');
+    assert.match((out as unknown as { error: string }).error, /require is not defined in workflow scripts/);
+    const description = await shared.client.temporal.workflow.getHandle(out.runId).describe();
+    assert.equal(description.status.name, 'FAILED');
+  });
+});
+
+describe('agent() options from other runtimes', () => {
+  test('S201 effort and thinking reach the agent activity; unknown options are ignored with one log line each per run', async () => {
+    const { code, out, stderr } = await run('api-agent-options.js');
+    assert.equal(code, 0, stderr);
+    assert.equal(out.agents, 3);
+    for (const key of ['tuned', 'again', 'budgeted']) assert.equal(typeof out.result[key], 'string', key);
+    const ignored = (await output(out.runId)).logs
+      .map((l) => l.message)
+      .filter((m) => m.startsWith('agent() ignores option'));
+    assert.deepEqual(
+      ignored.map((m) => m.replace(/^agent\(\) ignores option (.*?): weft does not.*$/, '$1')),
+      ['color', 'retries', 'effort = "turbo"'],
+    );
+    // What the workflow asked of each agent activity, as the history recorded it.
+    const history = await shared.client.temporal.workflow.getHandle(out.runId).fetchHistory();
+    const requests = (history.events ?? [])
+      .map((e) => e.activityTaskScheduledEventAttributes)
+      .filter((a) => a?.activityType?.name === 'runAgent')
+      .map(
+        (a) =>
+          JSON.parse(Buffer.from(a?.input?.payloads?.[0]?.data ?? []).toString()) as Record<string, unknown>,
+      );
+    const byLabel = new Map(requests.map((r) => [r.label, r]));
+    assert.equal(byLabel.get('tuned')?.effort, 'high');
+    assert.deepEqual(byLabel.get('tuned')?.thinking, { type: 'adaptive' });
+    assert.equal('effort' in (byLabel.get('again') ?? {}), false, 'an effort weft cannot honour is dropped');
+    assert.deepEqual(byLabel.get('budgeted')?.thinking, { type: 'enabled', budget_tokens: 2048 });
+    for (const request of requests) assert.equal('color' in request, false);
   });
 });
 

@@ -144,10 +144,13 @@ export function registerRunCommands(program: Command, ctx: CommandContext): void
     .command('validate')
     .description('run the static checks on a script without starting anything')
     .argument('<script>', 'path to a .js workflow script, or a saved workflow name')
-    .option('--json', "print the script's meta as JSON")
+    .option('--json', "print the script's meta and warnings as JSON")
     .action(async (target: string, flags: { json?: boolean }) => {
       const script = await loadTarget(target, process.cwd());
-      if (flags.json) printJson({ ok: true, meta: script.meta, form: script.form });
+      const warnings = script.warnings ?? [];
+      // Warnings never fail validation: the script runs as it is (S103).
+      for (const w of warnings) stderr(`${w.file}:${w.line}:${w.column}: ${w.message}`);
+      if (flags.json) printJson({ ok: true, meta: script.meta, form: script.form, warnings });
       else stderr(`ok: ${script.meta.name} — ${script.meta.description}`);
       ctx.setCode(EXIT.completed);
     });
