@@ -6,6 +6,9 @@ import type { WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities/create-activities';
 import { createRunHistoryActivities } from './activities/run-history-activities';
 import type { ActivityDeps } from './activities/create-activities';
+import { oneLine } from './config';
+import { ConfigError } from './errors';
+import type { TemporalConnectOptions } from './config';
 import { dataConverterFromEnv } from './storage/data-converter';
 import type { AgentActivities, WeftActivities } from './types';
 
@@ -13,6 +16,12 @@ import type { AgentActivities, WeftActivities } from './types';
 export interface WeftWorkerOptions {
   /** Temporal frontend, host:port. */
   address: string;
+  /** TLS for the frontend (envconfig's `tls`); plaintext when absent. */
+  tls?: TemporalConnectOptions['tls'];
+  /** API key sent as `authorization: Bearer …` on every call. */
+  apiKey?: string;
+  /** Extra gRPC metadata on every call. */
+  metadata?: Record<string, string>;
   namespace?: string;
   taskQueue: string;
   /** Agent activities to register; by default `createActivities(activityDeps)`. */
@@ -49,14 +58,27 @@ export interface WeftWorker {
  * activities) on one task queue. Several workers may share a queue and a run's agents.
  */
 export async function createWeftWorker(options: WeftWorkerOptions): Promise<WeftWorker> {
-  const connection = await NativeConnection.connect({ address: options.address });
+  const connect: TemporalConnectOptions = {
+    address: options.address,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
+    ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
+  };
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect(connect);
+  } catch (err) {
+    throw new ConfigError(
+      `cannot connect to Temporal at ${options.address}${connect.tls ? ' over TLS' : ''}: ${oneLine(err)}`,
+    );
+  }
   const namespace = options.namespace ?? 'default';
   // Large prompts and outputs live in the payload store, so histories stay under Temporal's limits;
   // the history activities read earlier runs through the same store.
   const dataConverter = options.dataConverter ?? dataConverterFromEnv();
   const activities: WeftActivities = {
     ...(options.activities ?? createActivities(options.activityDeps)),
-    ...createRunHistoryActivities({ address: options.address, namespace, dataConverter }),
+    ...createRunHistoryActivities({ connect, namespace, dataConverter }),
   };
   const worker = await Worker.create({
     connection,

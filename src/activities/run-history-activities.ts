@@ -2,12 +2,14 @@ import { Client, Connection } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { DataConverter } from '@temporalio/common';
 import { buildResumeCache } from '../client/resume-cache';
+import type { TemporalConnectOptions } from '../config';
 import { WeftError } from '../errors';
 import type { ResumeCache, RunHistoryActivities } from '../types';
 
 /** Where the history activities find Temporal: the worker's own server and namespace. */
 export interface RunHistoryDeps {
-  address: string;
+  /** The worker's own connection settings: address, TLS, API key. */
+  connect: TemporalConnectOptions;
   namespace: string;
   dataConverter?: DataConverter;
 }
@@ -19,7 +21,7 @@ export interface RunHistoryDeps {
 export function createRunHistoryActivities(deps: RunHistoryDeps): RunHistoryActivities {
   let client: Promise<Client> | null = null;
   const getClient = (): Promise<Client> =>
-    (client ??= Connection.connect({ address: deps.address }).then(
+    (client ??= Connection.connect(deps.connect).then(
       (connection) =>
         new Client({
           connection,

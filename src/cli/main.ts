@@ -1,3 +1,4 @@
+import { registerDoctorCommands } from './commands/doctor';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, ScriptError, WeftError } from '../errors';
 import { EXIT, stderr } from './command-context';
@@ -23,6 +24,7 @@ const COMMANDS: RegisterCommands[] = [
   registerWorkerCommands,
   registerServerCommands,
   registerPayloadCommands,
+  registerDoctorCommands,
 ];
 
 function buildProgram(setCode: (code: number) => void): Command {

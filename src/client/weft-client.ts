@@ -7,10 +7,13 @@ import {
   DEFAULT_AGENT_TIMEOUT_MS,
   DEFAULT_MAX_TURNS,
   defaultConcurrency,
+  describeConnection,
   loadConfig,
   MAX_AGENTS,
+  oneLine,
+  temporalConnectOptions,
 } from '../config';
-import type { WeftConfig } from '../config';
+import type { ConnectionDescription, TemporalConnectOptions, WeftConfig } from '../config';
 import { ensureDevServer } from '../dev-server/dev-server';
 import { ConfigError } from '../errors';
 import { dataConverterFromEnv } from '../storage/data-converter';
@@ -149,9 +152,15 @@ export class WeftClient {
     }
     let connection: Connection;
     try {
-      connection = await Connection.connect({ address, connectTimeout: '5s' });
+      connection = await Connection.connect({
+        ...temporalConnectOptions(config, address),
+        connectTimeout: '5s',
+      });
     } catch (err) {
-      throw new ConfigError(`cannot reach Temporal at ${address}: ${(err as Error).message}`);
+      const how = describeConnection(config, address);
+      throw new ConfigError(
+        `cannot connect to Temporal at ${address}${how.tls ? ' over TLS' : ''}: ${oneLine(err)}`,
+      );
     }
     // Must match the workers' converter, or results and queries come back as storage references.
     const dataConverter = options.dataConverter ?? dataConverterFromEnv(process.env, config);
@@ -496,6 +505,16 @@ export class WeftClient {
   }
 
   /** Closes the connection. */
+  /** The options a worker needs to reach the same server the same way (address, TLS, API key). */
+  connectOptions(): TemporalConnectOptions {
+    return temporalConnectOptions(this.config, this.address);
+  }
+
+  /** What this client connected to, safe to print (no key, no certificate). */
+  describeConnection(): ConnectionDescription {
+    return describeConnection(this.config, this.address);
+  }
+
   async close(): Promise<void> {
     await this.connection.close();
   }

@@ -46,7 +46,7 @@ export async function runCompiled(
       // Agent failures already show in the run's progress; the embedded worker only reports its own.
       quietTemporalLogs('ERROR');
       worker = await createWeftWorker({
-        address: client.address,
+        ...client.connectOptions(),
         namespace: client.config.namespace,
         taskQueue: client.config.taskQueue,
         ...(activityDeps ? { activityDeps } : {}),

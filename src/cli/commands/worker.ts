@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../config';
+import { describeConnection, loadConfig, temporalConnectOptions } from '../../config';
 import { WEFT_SEARCH_ATTRIBUTES } from '../../search-attributes';
 import { ensureDevServer } from '../../dev-server/dev-server';
 import { createWeftWorker } from '../../worker';
@@ -15,13 +15,14 @@ async function runWorker(flags: { maxAgents?: number }): Promise<number> {
     (await ensureDevServer({ stateDir: config.stateDir, searchAttributes: WEFT_SEARCH_ATTRIBUTES })).address;
   quietTemporalLogs('WARN');
   const worker = await createWeftWorker({
-    address,
+    ...temporalConnectOptions(config, address),
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     ...(flags.maxAgents === undefined ? {} : { maxConcurrentAgents: flags.maxAgents }),
   });
+  const how = describeConnection(config, address);
   stderr(
-    `weft worker polling task queue "${config.taskQueue}" on ${address} (namespace ${config.namespace})`,
+    `weft worker polling task queue "${config.taskQueue}" on ${address} (namespace ${config.namespace}${how.tls ? ', TLS' : ''}${how.auth === 'none' ? '' : `, auth ${how.auth}`})`,
   );
   await worker.run();
   return EXIT.completed;
