@@ -19,7 +19,6 @@ const NOT_YET_BUILT = new Set<string>([
   'S806',
   'S807',
   'S808',
-  'S901',
   'S902',
   'S903',
 ]);
