@@ -1,6 +1,4 @@
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
-import { resolveInside } from './paths';
+import { openFileInside, writeFileInside } from './paths';
 import type { AgentTool } from './tool-types';
 import { ToolError } from './tool-types';
 
@@ -36,27 +34,29 @@ export const editTool: AgentTool = {
     additionalProperties: false,
   },
   async run(input, ctx) {
-    const file = await resolveInside(ctx.cwd, input.file_path);
     const oldString = String(input.old_string);
     const newString = String(input.new_string);
     if (oldString === newString)
       throw new ToolError('old_string and new_string are the same; nothing to change');
     let text: string;
     try {
-      text = await fs.readFile(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new ToolError(`cannot read ${String(input.file_path)}: ${(err as Error).message}`);
+      const opened = await openFileInside(ctx.cwd, input.file_path);
+      try {
+        if (!opened.stat.isFile()) throw new ToolError(`${String(input.file_path)} is not a regular file`);
+        text = await opened.handle.readFile('utf8');
+      } finally {
+        await opened.handle.close();
       }
-      if (oldString !== '') throw new ToolError(`file does not exist: ${String(input.file_path)}`);
-      await fs.mkdir(path.dirname(file), { recursive: true });
-      await fs.writeFile(file, newString, 'utf8');
-      return `Created ${file}`;
+    } catch (err) {
+      if (!(err instanceof ToolError) || !err.message.startsWith('file does not exist')) throw err;
+      if (oldString !== '') throw err;
+      const { real } = await writeFileInside(ctx.cwd, input.file_path, newString);
+      return `Created ${real}`;
     }
     if (oldString === '') {
       if (text !== '') throw new ToolError('old_string is empty but the file already has content');
-      await fs.writeFile(file, newString, 'utf8');
-      return `Wrote ${file}`;
+      const { real } = await writeFileInside(ctx.cwd, input.file_path, newString);
+      return `Wrote ${real}`;
     }
     const count = countOccurrences(text, oldString);
     if (count === 0) throw new ToolError(`old_string was not found in ${String(input.file_path)}`);
@@ -73,7 +73,7 @@ export const editTool: AgentTool = {
       : text.slice(0, text.indexOf(oldString)) +
         newString +
         text.slice(text.indexOf(oldString) + oldString.length);
-    await fs.writeFile(file, updated, 'utf8');
-    return `Replaced ${all ? count : 1} occurrence${(all ? count : 1) === 1 ? '' : 's'} in ${file}`;
+    const { real } = await writeFileInside(ctx.cwd, input.file_path, updated);
+    return `Replaced ${all ? count : 1} occurrence${(all ? count : 1) === 1 ? '' : 's'} in ${real}`;
   },
 };

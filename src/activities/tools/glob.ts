@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fg from 'fast-glob';
-import { isInside, resolveInside } from './paths';
+import { realInside, resolveInside } from './paths';
 import type { AgentTool } from './tool-types';
 import { ToolError } from './tool-types';
 
@@ -52,8 +52,13 @@ export const globTool: AgentTool = {
       absolute: true,
     });
     ctx.heartbeat();
-    const files = entries
-      .filter((e) => isInside(ctx.cwd, e.path))
+    // fast-glob follows a symlinked folder that the pattern names literally ("link-dir/**"), so
+    // every match is checked by its real path, not the path it was found at.
+    const inside = await Promise.all(
+      entries.map(async (e) => ((await realInside(ctx.cwd, e.path)) ? e : null)),
+    );
+    const files = inside
+      .filter((e) => e !== null)
       .sort((a, b) => (b.stats?.mtimeMs ?? 0) - (a.stats?.mtimeMs ?? 0) || a.path.localeCompare(b.path));
     if (files.length === 0) return 'No files found';
     const shown = files.slice(0, GLOB_MAX_RESULTS).map((e) => path.normalize(e.path));

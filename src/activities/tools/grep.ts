@@ -1,8 +1,9 @@
 import { promises as fs } from 'node:fs';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
 import fg from 'fast-glob';
 import { SEARCH_IGNORES } from './glob';
-import { isInside, resolveInside } from './paths';
+import { openFileInside, realInside, resolveInside } from './paths';
 import { looksBinary } from './read';
 import type { AgentTool, ToolContext } from './tool-types';
 import { ToolError } from './tool-types';
@@ -78,10 +79,31 @@ async function filesToSearch(
     ignore: SEARCH_IGNORES,
     absolute: true,
   });
-  return matches
-    .filter((f) => isInside(ctx.cwd, f) && (exts === null || exts.includes(path.extname(f).slice(1))))
-    .map((f) => path.normalize(f))
-    .sort();
+  const wanted = matches.filter((f) => exts === null || exts.includes(path.extname(f).slice(1)));
+  // fast-glob follows a symlinked folder that the glob names literally ("link-dir/**"): only files
+  // whose real path is inside are searched.
+  const inside = await Promise.all(
+    wanted.map(async (f) => ((await realInside(ctx.cwd, f)) ? path.normalize(f) : null)),
+  );
+  return inside.filter((f) => f !== null).sort();
+}
+
+/**
+ * A file's bytes for searching, read race-free from a checked descriptor ({@link openFileInside}),
+ * or null when it is to be skipped: outside, hard-linked, not a regular file, too large or binary.
+ */
+async function readSearchable(cwd: string, file: string): Promise<{ buf: Buffer; stat: Stats } | null> {
+  const opened = await openFileInside(cwd, file).catch(() => null);
+  if (!opened) return null;
+  try {
+    if (!opened.stat.isFile() || opened.stat.size > GREP_MAX_FILE_BYTES) return null;
+    const buf = await opened.handle.readFile();
+    return looksBinary(buf) ? null : { buf, stat: opened.stat };
+  } catch {
+    return null;
+  } finally {
+    await opened.handle.close();
+  }
 }
 
 /** Line numbers (0-based) each match of the file covers; one entry per matching line. */
@@ -207,10 +229,9 @@ export const grepTool: AgentTool = {
     for (const [i, file] of files.entries()) {
       if (ctx.signal.aborted) throw new ToolError('search cancelled');
       if (i % 200 === 0) ctx.heartbeat();
-      const stat = await fs.stat(file).catch(() => null);
-      if (!stat || stat.size > GREP_MAX_FILE_BYTES) continue;
-      const buf = await fs.readFile(file).catch(() => null);
-      if (!buf || looksBinary(buf)) continue;
+      const read = await readSearchable(ctx.cwd, file);
+      if (!read) continue;
+      const { buf, stat } = read;
       const text = buf.toString('utf8');
       const lines = text.split(/\r?\n/);
       const hits = matchingLines(text, lines, opts);

@@ -1,5 +1,4 @@
-import { promises as fs } from 'node:fs';
-import { resolveInside } from './paths';
+import { openFileInside } from './paths';
 import type { AgentTool } from './tool-types';
 import { ToolError } from './tool-types';
 
@@ -34,23 +33,23 @@ export const readTool: AgentTool = {
     additionalProperties: false,
   },
   async run(input, ctx) {
-    const file = await resolveInside(ctx.cwd, input.file_path);
-    const stat = await fs.stat(file).catch((err: NodeJS.ErrnoException) => {
-      throw new ToolError(
-        err.code === 'ENOENT'
-          ? `file does not exist: ${String(input.file_path)}`
-          : `cannot read: ${err.message}`,
-      );
-    });
-    if (stat.isDirectory()) {
-      throw new ToolError(`${String(input.file_path)} is a directory; use Glob or Bash (ls) to list it`);
+    const opened = await openFileInside(ctx.cwd, input.file_path);
+    let buf: Buffer;
+    try {
+      if (opened.stat.isDirectory()) {
+        throw new ToolError(`${String(input.file_path)} is a directory; use Glob or Bash (ls) to list it`);
+      }
+      if (!opened.stat.isFile()) throw new ToolError(`${String(input.file_path)} is not a regular file`);
+      if (opened.stat.size > READ_MAX_BYTES) {
+        throw new ToolError(
+          `file is ${opened.stat.size} bytes, more than Read loads (${READ_MAX_BYTES}); use Grep or Bash`,
+        );
+      }
+      // Read from the descriptor that was checked, never by path again.
+      buf = await opened.handle.readFile();
+    } finally {
+      await opened.handle.close();
     }
-    if (stat.size > READ_MAX_BYTES) {
-      throw new ToolError(
-        `file is ${stat.size} bytes, more than Read loads (${READ_MAX_BYTES}); use Grep or Bash`,
-      );
-    }
-    const buf = await fs.readFile(file);
     if (looksBinary(buf))
       throw new ToolError(`${String(input.file_path)} is a binary file (${buf.length} bytes)`);
     const text = buf.toString('utf8');

@@ -1,8 +1,5 @@
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
-import { resolveInside } from './paths';
+import { writeFileInside } from './paths';
 import type { AgentTool } from './tool-types';
-import { ToolError } from './tool-types';
 
 /** Claude Code's Write: creates or overwrites a file, creating missing folders. */
 export const writeTool: AgentTool = {
@@ -20,13 +17,9 @@ export const writeTool: AgentTool = {
     additionalProperties: false,
   },
   async run(input, ctx) {
-    const file = await resolveInside(ctx.cwd, input.file_path);
     const content = String(input.content);
-    const existing = await fs.stat(file).catch(() => null);
-    if (existing?.isDirectory()) throw new ToolError(`${String(input.file_path)} is a directory`);
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    await fs.writeFile(file, content, 'utf8');
+    const { real, existed } = await writeFileInside(ctx.cwd, input.file_path, content);
     const bytes = Buffer.byteLength(content);
-    return `${existing ? 'Updated' : 'Created'} ${file} (${bytes} bytes)`;
+    return `${existed ? 'Updated' : 'Created'} ${real} (${bytes} bytes)`;
   },
 };
