@@ -193,9 +193,16 @@ export function describeConnection(config: WeftConfig, address: string): Connect
   };
 }
 
-/** The default concurrency cap: min(16, cores - 2), at least 1 (S212). */
+/**
+ * The smallest default concurrency cap, whatever the machine. Agents spend their time waiting on
+ * the model over the network, not on the CPU, so a 2-core machine still runs 4 at once; a cap of
+ * `cores - 2` alone would make `parallel()` serial there.
+ */
+export const MIN_DEFAULT_CONCURRENCY = 4;
+
+/** The default concurrency cap: min(16, cores - 2), but at least {@link MIN_DEFAULT_CONCURRENCY} (S212). */
 export function defaultConcurrency(cores = os.availableParallelism()): number {
-  return Math.max(1, Math.min(16, cores - 2));
+  return Math.max(MIN_DEFAULT_CONCURRENCY, Math.min(16, cores - 2));
 }
 
 /** Folder of the workflows that ship with weft, such as deep-research (S504). */
