@@ -9,7 +9,7 @@ import type { ActivityDeps } from './activities/create-activities';
 import { oneLine } from './config';
 import { ConfigError } from './errors';
 import type { TemporalConnectOptions } from './config';
-import { dataConverterFromEnv } from './storage/data-converter';
+import { bindPayloadServer, dataConverterFromEnv } from './storage/data-converter';
 import type { AgentActivities, WeftActivities } from './types';
 
 /** Options for a weft worker. */
@@ -76,6 +76,8 @@ export async function createWeftWorker(options: WeftWorkerOptions): Promise<Weft
   // Large prompts and outputs live in the payload store, so histories stay under Temporal's limits;
   // the history activities read earlier runs through the same store.
   const dataConverter = options.dataConverter ?? dataConverterFromEnv();
+  // Stored payloads record which server and run they belong to, so gc can tell them apart.
+  bindPayloadServer(dataConverter, connection);
   const activities: WeftActivities = {
     ...(options.activities ?? createActivities(options.activityDeps)),
     ...createRunHistoryActivities({ connect, namespace, dataConverter }),

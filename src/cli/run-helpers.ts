@@ -220,7 +220,11 @@ export function requireModelAccess(flags: RunFlags): void {
 export function addRunFlags(command: Command): Command {
   return command
     .option('--args <json|@file>', "the script's args: JSON, or @path to a JSON file", parseArgsOption)
-    .option('--concurrency <n>', 'agents running at once (default min(16, cores-2), at least 4)', parsePositiveInt)
+    .option(
+      '--concurrency <n>',
+      'agents running at once (default min(16, cores-2), at least 4)',
+      parsePositiveInt,
+    )
     .option('--budget <tokens>', 'hard ceiling on output tokens, e.g. 500k', parseTokenBudget)
     .option(
       '--max-cost <usd>',

@@ -16,7 +16,7 @@ import {
 import type { ConnectionDescription, TemporalConnectOptions, WeftConfig } from '../config';
 import { ensureDevServer } from '../dev-server/dev-server';
 import { ConfigError } from '../errors';
-import { dataConverterFromEnv } from '../storage/data-converter';
+import { bindPayloadServer, dataConverterFromEnv } from '../storage/data-converter';
 import { buildResumeCache } from './resume-cache';
 import { readRunHistory } from './run-history';
 import {
@@ -164,6 +164,7 @@ export class WeftClient {
     }
     // Must match the workers' converter, or results and queries come back as storage references.
     const dataConverter = options.dataConverter ?? dataConverterFromEnv(process.env, config);
+    bindPayloadServer(dataConverter, connection);
     return new WeftClient(
       new Client({ connection, namespace: config.namespace, dataConverter }),
       connection,

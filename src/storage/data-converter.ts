@@ -161,3 +161,35 @@ export function dataConverterFromEnv(
 ): DataConverter {
   return createDataConverter(payloadStorageFromEnv(env, config ?? loadConfig(env)));
 }
+
+/** What {@link bindPayloadServer} needs of a connection: Temporal's workflow service. */
+export interface ClusterInfoSource {
+  workflowService: { getClusterInfo(request: object): Promise<{ clusterId?: string | null }> };
+}
+
+/**
+ * The identity of the Temporal server a connection reaches: its cluster id. It is kept in the
+ * server's own database, so it survives restarts and tells apart two dev servers that used the
+ * same port at different times (one per project).
+ */
+export async function serverIdentity(connection: ClusterInfoSource): Promise<string | null> {
+  const info = await connection.workflowService.getClusterInfo({});
+  return info.clusterId ? `cluster:${info.clusterId}` : null;
+}
+
+/**
+ * Tells the local payload store of `dataConverter` which server this process stores payloads
+ * for, so every stored payload records its owner (server, namespace, run) and `weft payloads gc`
+ * on one server never deletes what another server's runs need. Workers and clients call it once
+ * connected; a store whose server is already set keeps it.
+ */
+export function bindPayloadServer(
+  dataConverter: DataConverter | undefined,
+  connection: ClusterInfoSource,
+): void {
+  for (const driver of dataConverter?.externalStorage?.drivers ?? []) {
+    if (driver instanceof FileSystemStorageDriver && !driver.hasServer) {
+      driver.bindServer(() => serverIdentity(connection));
+    }
+  }
+}

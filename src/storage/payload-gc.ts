@@ -8,12 +8,24 @@ import {
   visit,
   walkGetWorkflowExecutionHistoryResponse,
 } from '@temporalio/common/lib/internal-non-workflow';
-import type { FileSystemStorageDriver } from './fs-storage-driver';
+import { readOwnerRecords } from './fs-storage-driver';
+import type { FileSystemStorageDriver, OwnerRecord } from './fs-storage-driver';
 
 /** What {@link collectPayloadGarbage} is told to do. */
 export interface PayloadGcOptions {
   /** A client of the namespace whose runs use the store. */
   client: Client;
+  /**
+   * The identity of the server `client` reaches ({@link serverIdentity}); a payload is deleted only
+   * when every one of its owner records names this server and the client's namespace.
+   */
+  server: string;
+  /**
+   * Also delete unreferenced payloads that record no owner at all (stored by weft before owners
+   * were recorded, or by a converter with no server bound). Only when this server and namespace
+   * alone use the store.
+   */
+  includeUnowned?: boolean;
   /** The store to sweep. */
   driver: FileSystemStorageDriver;
   /**
@@ -42,6 +54,13 @@ export interface PayloadGcReport {
   keptReferenced: number;
   /** Files kept because they are younger than the grace period. */
   keptYoung: number;
+  /** Unreferenced here, but kept because another server or namespace stored them. */
+  keptForeign: number;
+  /** Unreferenced, but kept because no owner is recorded (see `includeUnowned`). */
+  keptUnowned: number;
+  /** The server and namespace swept. */
+  server: string;
+  namespace: string;
   dryRun: boolean;
 }
 
@@ -56,13 +75,18 @@ interface StoredFile {
 /**
  * Deletes the payload files that no run in the namespace references any more: mark (every
  * history, open and closed, plus the last heartbeat of every running activity), then sweep the
- * unreferenced files older than the grace period.
+ * unreferenced files older than the grace period whose every owner record is this server and
+ * namespace. The store is shared by every server and namespace of the user, so a payload another
+ * server or namespace also stored is kept (this one's records of it are dropped), and so is a
+ * payload with no owner recorded, unless `includeUnowned`.
  *
- * The sweep only knows the namespace `client` reaches. A store shared by several namespaces or
- * servers must not be swept from one of them alone.
+ * A payload is claimed by renaming it aside before it is deleted; a store of the same content that
+ * raced the sweep (a fresh time, a new owner record) puts it back.
  */
 export async function collectPayloadGarbage(options: PayloadGcOptions): Promise<PayloadGcReport> {
-  const { client, driver, graceMs, dryRun } = options;
+  const { client, driver, graceMs, dryRun, server } = options;
+  const namespace = client.options.namespace;
+  const isOurs = (record: OwnerRecord): boolean => record.server === server && record.namespace === namespace;
   // Listed before the mark, so a payload stored while the mark runs is never a candidate.
   const startedAt = Date.now();
   const files = await listStore(driver.dir);
@@ -105,28 +129,89 @@ export async function collectPayloadGarbage(options: PayloadGcOptions): Promise<
     deletedBytes: 0,
     keptReferenced: 0,
     keptYoung: 0,
+    keptForeign: 0,
+    keptUnowned: 0,
+    server,
+    namespace,
     dryRun,
+  };
+  const isYoung = async (file: string): Promise<boolean | null> => {
+    // Stat again: a store of the same content since the listing touched the file.
+    const mtimeMs = await fsp.stat(file).then(
+      (s) => s.mtimeMs,
+      () => null,
+    );
+    return mtimeMs === null ? null : startedAt - mtimeMs < graceMs;
   };
   for (const stored of files) {
     if (stored.digest !== null && referenced.has(stored.digest)) {
       report.keptReferenced += 1;
       continue;
     }
-    // Stat again: a store of the same content since the listing touched the file.
-    const mtimeMs = await fsp.stat(stored.file).then(
-      (s) => s.mtimeMs,
-      () => null,
-    );
-    if (mtimeMs === null) continue;
-    if (startedAt - mtimeMs < graceMs) {
+    const young = await isYoung(stored.file);
+    if (young === null) continue;
+    if (young) {
       report.keptYoung += 1;
       continue;
     }
-    if (!dryRun) await fsp.rm(stored.file, { force: true });
+    if (stored.digest === null) {
+      // A `.tmp` left by an interrupted store, older than any store takes: nobody references it.
+      if (!dryRun) await fsp.rm(stored.file, { force: true });
+      report.deleted += 1;
+      report.deletedBytes += stored.size;
+      continue;
+    }
+    const owners = await readOwnerRecords(driver.dir, stored.digest);
+    const ours = owners.filter(isOurs);
+    if (owners.length === 0 && !options.includeUnowned) {
+      report.keptUnowned += 1;
+      continue;
+    }
+    if (ours.length < owners.length) {
+      // Another server or namespace needs it; this one's runs no longer do.
+      if (!dryRun) await Promise.all(ours.map((r) => fsp.rm(r.file, { force: true })));
+      report.keptForeign += 1;
+      continue;
+    }
+    if (!dryRun && !(await claimAndDelete(driver, stored.file, stored.digest, owners, isYoung))) {
+      report.keptYoung += 1;
+      continue;
+    }
     report.deleted += 1;
     report.deletedBytes += stored.size;
   }
   return report;
+}
+
+/**
+ * Renames a payload aside, checks that no store raced the decision (the aside file's time still
+ * old, no owner record added), then deletes it and the owner records read; otherwise puts it back.
+ * Returns whether it was deleted.
+ */
+async function claimAndDelete(
+  driver: FileSystemStorageDriver,
+  file: string,
+  digest: string,
+  ownersRead: OwnerRecord[],
+  isYoung: (file: string) => Promise<boolean | null>,
+): Promise<boolean> {
+  const aside = `${file}.gc-${process.pid}`;
+  try {
+    await fsp.rename(file, aside);
+  } catch {
+    return false;
+  }
+  const known = new Set(ownersRead.map((r) => r.file));
+  const now = await readOwnerRecords(driver.dir, digest);
+  if ((await isYoung(aside)) !== false || now.some((r) => !known.has(r.file))) {
+    // A store touched or re-owned it meanwhile; one that found it gone has rewritten it, same bytes.
+    await fsp.rename(aside, file).catch(() => fsp.rm(aside, { force: true }));
+    return false;
+  }
+  await fsp.rm(aside, { force: true });
+  await Promise.all(ownersRead.map((r) => fsp.rm(r.file, { force: true })));
+  await fsp.rmdir(driver.ownersDirOf(digest)).catch(() => {});
+  return true;
 }
 
 async function listStore(dir: string): Promise<StoredFile[]> {

@@ -7,7 +7,7 @@ import { Client } from '@temporalio/client';
 import { WeftClient } from '../client/weft-client';
 import { loadConfig } from '../config';
 import { ConfigError } from '../errors';
-import { dataConverterFromEnv } from '../storage/data-converter';
+import { bindPayloadServer, dataConverterFromEnv } from '../storage/data-converter';
 import type { RunWorkflowOptions } from './types';
 
 /**
@@ -57,10 +57,12 @@ export async function resolveConnection(
     throw new ConfigError('runWorkflow option client must be a WeftClient or a Temporal Client');
   const config = loadConfig();
   if (options.connection !== undefined) {
+    const dataConverter = dataConverterFromEnv(process.env, config);
+    bindPayloadServer(dataConverter, options.connection);
     const client = new Client({
       connection: options.connection,
       namespace: options.namespace ?? config.namespace,
-      dataConverter: dataConverterFromEnv(process.env, config),
+      dataConverter,
     });
     return { client, taskQueue: options.taskQueue ?? config.taskQueue, close: keep };
   }

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { startDevServer, stopDevServer } from '../../src/dev-server/dev-server';
 import { startMockModel } from '../../src/mock-model/server';
+import { WEFT_SEARCH_ATTRIBUTES } from '../../src/search-attributes';
 import type { MockModel } from '../../src/mock-model/server';
-import { ROOT, runWeft, uniqueName, weftEnv } from '../helpers/harness';
+import { ROOT, runWeft, temporalAddress, uniqueName, weftEnv } from '../helpers/harness';
 
 let model: MockModel;
 before(async () => {
@@ -15,6 +18,17 @@ before(async () => {
 after(async () => {
   await model?.close();
 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 async function storeFiles(dir: string): Promise<string[]> {
   const root = path.join(dir, 'sha256');
@@ -42,6 +56,8 @@ interface GcJson {
   deleted: number;
   keptReferenced: number;
   keptYoung: number;
+  keptForeign: number;
+  keptUnowned: number;
   dryRun: boolean;
 }
 
@@ -88,12 +104,14 @@ describe('payload store garbage collection', () => {
     // were stored too, but a completed activity's heartbeats are not in history: they are garbage.
     assert.ok(dryReport.keptReferenced >= 6, `kept ${dryReport.keptReferenced} referenced`);
     const garbage = stored.length - dryReport.keptReferenced;
-    assert.equal(dryReport.deleted, garbage + 2);
+    // The planted orphan records no owner, so it is kept unless --include-unowned says otherwise.
+    assert.equal(dryReport.keptUnowned, 1);
+    assert.equal(dryReport.deleted, garbage + 1);
     assert.ok(dryReport.runs >= 1);
     assert.ok(existsSync(oldOrphan) && existsSync(leftoverTmp), 'a dry run deletes nothing');
     assert.equal((await storeFiles(dir)).length, stored.length + 3);
 
-    const gc = await runWeft(['payloads', 'gc', '--json', '--grace', '1h'], { env });
+    const gc = await runWeft(['payloads', 'gc', '--json', '--grace', '1h', '--include-unowned'], { env });
     assert.equal(gc.code, 0, gc.stderr);
     assert.equal((gc.json as GcJson).deleted, garbage + 2);
     assert.equal(existsSync(oldOrphan), false);
@@ -125,6 +143,90 @@ describe('payload store garbage collection', () => {
     assert.deepEqual((resumed.json as { result: unknown }).result, { agents: 3, size: 40_000, complete: 3 });
     assert.equal((resumed.json as { cached?: number }).cached, 3);
     assert.equal(model.requests.length, asked, 'every agent was served from the resumed run');
+  });
+
+  test('S212 two servers and two namespaces share one store: gc on one never deletes what the others need; files 600, folders 700', async (t) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'weft-gc-shared-'));
+    const stateB = await mkdtemp(path.join(os.tmpdir(), 'weft-gc-server-b-'));
+    t.after(async () => {
+      await stopDevServer(stateB).catch(() => {});
+      await rm(stateB, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
+    });
+    // A second, independent dev server with its own database, and a second namespace on it.
+    const serverB = await startDevServer({
+      stateDir: stateB,
+      port: await freePort(),
+      headless: true,
+      namespace: 'second',
+      searchAttributes: WEFT_SEARCH_ATTRIBUTES,
+    });
+    const queue = uniqueName('payload-gc-shared');
+    const fixture = path.join(ROOT, 'test', 'fixtures', 'durability', 'big-fan-out.js');
+    const envA = weftEnv({ modelUrl: model.url, taskQueue: queue, extra: { WEFT_PAYLOAD_DIR: dir } });
+    const envB = { ...envA, TEMPORAL_ADDRESS: serverB.address, TEMPORAL_NAMESPACE: 'second' };
+    const envBDefault = { ...envA, TEMPORAL_ADDRESS: serverB.address };
+    const runOn = (env: NodeJS.ProcessEnv, id: string, size: number) =>
+      runWeft(['run', fixture, '--json', '--id', id, '--args', JSON.stringify({ agents: 2, size })], { env });
+
+    const runA = await runOn(envA, `${queue}-a`, 30_000);
+    assert.equal(runA.code, 0, runA.stderr);
+    const afterA = new Set(await storeFiles(dir));
+    const runB = await runOn(envB, `${queue}-b`, 31_000);
+    assert.equal(runB.code, 0, runB.stderr);
+    const filesB = (await storeFiles(dir)).filter((f) => !afterA.has(f));
+    assert.ok(filesB.length >= 4, `server B's run stored its prompts and outputs: ${filesB.length} files`);
+
+    // Nothing in the store is readable by other users.
+    for (const file of await storeFiles(dir)) {
+      assert.equal((await stat(file)).mode & 0o777, 0o600, `${file} is private`);
+      assert.equal((await stat(path.dirname(file))).mode & 0o777, 0o700, `${path.dirname(file)} is private`);
+    }
+    assert.equal((await stat(dir)).mode & 0o777, 0o700);
+    assert.equal((await stat(path.join(dir, 'sha256'))).mode & 0o777, 0o700);
+
+    // All old: only references and owners keep them now.
+    const old = new Date(Date.now() - 2 * 86_400_000);
+    for (const file of await storeFiles(dir)) await utimes(file, old, old);
+
+    // gc on server A, and on server B's default namespace: neither has any business with B/second.
+    const gcA = await runWeft(['payloads', 'gc', '--json'], { env: envA });
+    assert.equal(gcA.code, 0, gcA.stderr);
+    const gcBDefault = await runWeft(['payloads', 'gc', '--json'], { env: envBDefault });
+    assert.equal(gcBDefault.code, 0, gcBDefault.stderr);
+    assert.equal((gcBDefault.json as GcJson).deleted, 0, 'B/default owns nothing in the store');
+    for (const file of filesB) assert.ok(existsSync(file), `${file} of server B's run survives gc elsewhere`);
+    const reportA = gcA.json as GcJson;
+    assert.equal(reportA.keptForeign, filesB.length, `B's files are kept as another server's: ${gcA.stdout}`);
+    assert.equal(reportA.keptUnowned, 0);
+    assert.ok(
+      reportA.deleted >= 1,
+      `A's own garbage (its agents' heartbeat checkpoints) goes: ${gcA.stdout}`,
+    );
+
+    // Server B's run is intact: it replays and resumes from the store.
+    const replayB = await runWeft(['replay', `${queue}-b`, '--json'], { env: envB });
+    assert.equal(replayB.code, 0, replayB.stderr);
+    const resumedB = await runWeft(
+      [
+        'run',
+        fixture,
+        '--json',
+        '--id',
+        `${queue}-b2`,
+        '--resume-from',
+        `${queue}-b`,
+        '--args',
+        JSON.stringify({ agents: 2, size: 31_000 }),
+      ],
+      { env: envB },
+    );
+    assert.equal(resumedB.code, 0, resumedB.stderr);
+    assert.equal((resumedB.json as { cached?: number }).cached, 2);
+    // And server A's own run still replays after A's gc.
+    const replayA = await runWeft(['replay', `${queue}-a`, '--json'], { env: envA });
+    assert.equal(replayA.code, 0, replayA.stderr);
+    assert.ok(temporalAddress() !== serverB.address);
   });
 
   test('S212 weft payloads gc refuses a bad --grace with one line and exit 2', async () => {
