@@ -4,6 +4,7 @@ import { ConfigError, ScriptError, WeftError } from '../errors';
 import { EXIT, stderr } from './command-context';
 import type { RegisterCommands } from './command-context';
 import { registerControlCommands } from './commands/control';
+import { registerMcpCommands } from './commands/mcp';
 import { registerPayloadCommands } from './commands/payloads';
 import { registerRunCommands } from './commands/run';
 import { registerRunViewCommands } from './commands/runs';
@@ -25,6 +26,7 @@ const COMMANDS: RegisterCommands[] = [
   registerServerCommands,
   registerPayloadCommands,
   registerDoctorCommands,
+  registerMcpCommands,
 ];
 
 function buildProgram(setCode: (code: number) => void): Command {
