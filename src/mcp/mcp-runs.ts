@@ -497,15 +497,15 @@ export class McpRuns {
  * path, as the seed's tool does. A refused script is saved too: its error names this file.
  */
 export async function saveInlineScript(source: string, cwd: string): Promise<string> {
-  let slug = 'script';
+  let name: string | undefined;
   try {
-    slug =
-      compileScript(source, '<inline>', null)
-        .meta.name.replace(/[^A-Za-z0-9._-]+/g, '-')
-        .slice(0, 60) || slug;
+    name = compileScript(source, '<inline>', null).meta.name;
   } catch {
-    // The file-based compile that follows reports the refusal against the saved path.
+    // A refused script still names its file after meta.name when it can be read off the text;
+    // the file-based compile that follows reports the refusal against the saved path.
+    name = /\bname\s*:\s*(['"])([^'"\n]{1,80})\1/.exec(source.slice(0, 2_000))?.[2];
   }
+  const slug = (name ?? '').replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 60) || 'script';
   const hash = createHash('sha256').update(source).digest('hex').slice(0, 8);
   const dir = path.join(cwd, '.weft', 'scripts');
   const file = path.join(dir, `${slug}-${hash}.js`);
