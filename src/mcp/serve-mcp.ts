@@ -23,8 +23,8 @@ export interface ServeMcpOptions {
   /** The HTTP interface (default 127.0.0.1). */
   host?: string;
   /**
-   * Run an embedded worker in this process. Default: only when `TEMPORAL_ADDRESS` is unset, as
-   * with the embedded dev server; with a cluster configured the server only submits.
+   * Run an embedded worker in this process. Default: only with the embedded dev server (no
+   * `TEMPORAL_ADDRESS` or profile address); with a cluster configured the server only submits.
    */
   worker?: boolean;
   /** The run policy, less what the host fills in (`embeddedWorker`). */
@@ -53,7 +53,8 @@ export async function serveMcp(options: ServeMcpOptions): Promise<void> {
     if (embeddedWorker) {
       options.beforeWorker?.();
       worker = await createWeftWorker({
-        address: client.address,
+        // The same connection as the client's: TLS and the API key of a configured server.
+        ...client.connectOptions(),
         namespace: client.config.namespace,
         taskQueue: client.config.taskQueue,
       });
