@@ -43,9 +43,9 @@ export async function serveMcp(options: ServeMcpOptions): Promise<void> {
   const client = await WeftClient.connect();
   const embeddedWorker = options.worker ?? client.config.address === null;
   let worker: WeftWorker | null = null;
-  let stopServing = (): void => {};
-  const stopped = new Promise<void>((resolve) => (stopServing = resolve));
-  const onSignal = (): void => stopServing();
+  let stop = (_why: string): void => {};
+  const stopped = new Promise<string>((resolve) => (stop = resolve));
+  const onSignal = (signal: NodeJS.Signals): void => stop(signal);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let closeTransport: () => Promise<void> = async () => {};
@@ -68,9 +68,9 @@ export async function serveMcp(options: ServeMcpOptions): Promise<void> {
     if (options.httpPort === undefined) {
       const server = createMcpSession({ runs, version: options.version });
       const transport = new StdioServerTransport();
-      transport.onclose = () => stopServing();
+      transport.onclose = () => stop('the client closed the connection');
       // The stdio client closing its end of stdin is how it says goodbye.
-      process.stdin.once('end', () => stopServing());
+      process.stdin.once('end', () => stop('stdin closed'));
       await server.connect(transport);
       closeTransport = () => server.close();
       options.log(`weft mcp: serving on stdio (${where}, ${workerNote})`);
@@ -81,7 +81,7 @@ export async function serveMcp(options: ServeMcpOptions): Promise<void> {
       options.log(`weft mcp: listening on ${url} (${where}, ${workerNote})`);
       options.onReady?.({ url });
     }
-    await stopped;
+    options.log(`weft mcp: stopping (${await stopped}); runs go on in Temporal`);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

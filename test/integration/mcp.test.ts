@@ -79,7 +79,8 @@ function mcpEnv(queue: string): Record<string, string> {
   const env = weftEnv({
     modelUrl: shared.model.url,
     taskQueue: queue,
-    extra: { TEMPORAL_UI_URL: 'http://127.0.0.1:8233' },
+    // The test server's Web UI, so webUiUrl points at a page that exists.
+    extra: { TEMPORAL_UI_URL: process.env.WEFT_TEST_UI_URL?.trim() || 'http://127.0.0.1:8233' },
   });
   return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
@@ -221,7 +222,7 @@ describe('weft mcp', () => {
       PIPELINE_SCRIPT,
       'the inline script is saved verbatim',
     );
-    assert.equal(started.webUiUrl, `http://127.0.0.1:8233/namespaces/default/workflows/${started.runId}`);
+    assert.equal(started.webUiUrl, `${env.TEMPORAL_UI_URL}/namespaces/default/workflows/${started.runId}`);
 
     // Poll the status tool until the run ends, as a model would.
     const done = await until(
@@ -277,6 +278,19 @@ describe('weft mcp', () => {
       'find:b',
       'find:c',
     ]);
+    // The Web UI serves the run's page, and its API describes the run by meta.name and summary.
+    const ui = process.env.WEFT_TEST_UI_URL?.trim();
+    if (ui) {
+      const page = await fetch(started.webUiUrl ?? '');
+      assert.equal(page.status, 200);
+      const api = await fetch(`${ui}/api/v1/namespaces/default/workflows/${started.runId}`);
+      assert.equal(api.status, 200, await api.clone().text());
+      const described = (await api.json()) as {
+        workflowExecutionInfo: { type: { name: string }; taskQueue: string };
+      };
+      assert.equal(described.workflowExecutionInfo.type.name, 'mcp-pipeline');
+      assert.equal(described.workflowExecutionInfo.taskQueue, queue);
+    }
     // And the tool's own list has it.
     const { runs } = await call<{ runs: Array<{ runId: string }> }>(session, 'workflow_list', {});
     assert.ok(runs.some((r) => r.runId === started.runId));
@@ -321,6 +335,14 @@ return n;
     assert.match(await callError(session, 'workflow_status', { runId: `${queue}-none` }), /no run with id/);
     const listed = await shared.client.listRuns({ taskQueue: queue });
     assert.deepEqual(listed, [], 'no refused call started a run');
+    // A failing call never ends the server; the client closing stdin does.
+    assert.deepEqual((await session.client.listTools()).tools.length, TOOL_NAMES.length);
+    await session.close();
+    await until(
+      () => /stopping \((stdin closed|the client closed the connection)\)/.test(session.stderr()),
+      'the server to stop when its client leaves',
+      10_000,
+    );
   });
 
   test('S903 S305 resuming from a run over MCP serves cached agents; workflow_result waits with progress notifications', async (t) => {
