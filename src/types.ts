@@ -55,10 +55,21 @@ export interface ScriptWarning {
   message: string;
 }
 
-/** Input and output token counts. */
+/**
+ * Token counts. `inputTokens` are the input tokens read fresh; prompt-cache writes and reads are
+ * counted apart, since each has its own price (S805). Absent counts are zero.
+ */
 export interface TokenUsage {
   inputTokens: number;
   outputTokens: number;
+  /** Input tokens written to the prompt cache. */
+  cacheWriteTokens?: number;
+  /** Of those, the ones written with the 1-hour TTL, which cost more. */
+  cacheWrite1hTokens?: number;
+  /** Input tokens read from the prompt cache. */
+  cacheReadTokens?: number;
+  /** Server-side web searches the model ran. */
+  webSearchRequests?: number;
 }
 
 /** Per-run settings, fixed when the run starts so replays see the same values. */
@@ -193,6 +204,19 @@ export interface AgentRequest {
   thinking?: AgentThinking;
 }
 
+/** One context compaction of an agent's conversation (S803). */
+export interface CompactionRecord {
+  /** The model turn after which it happened. */
+  turn: number;
+  /** `clear-tool-results`: old tool results were replaced; `summary`: the middle was summarised. */
+  kind: 'clear-tool-results' | 'summary';
+  /** Estimated input tokens of the conversation before and after. */
+  tokensBefore: number;
+  tokensAfter: number;
+  /** What triggered it: nearing the window, the model's stop reason, or a "prompt is too long" 400. */
+  trigger: 'threshold' | 'context-window-exceeded' | 'prompt-too-long';
+}
+
 /** A git worktree an agent changed, kept for the user (S204). */
 export interface WorktreeReport {
   path: string;
@@ -218,6 +242,10 @@ export interface AgentResult {
   activityAttempt?: number;
   /** Model turns a retried attempt took over from the previous attempt's checkpoint; 0 when none (S405). */
   resumedTurns?: number;
+  /** Context compactions of the conversation, oldest first (S803). */
+  compactions?: CompactionRecord[];
+  /** False when the model has no known price: `costUsd` is then 0 and means "unknown" (S805). */
+  costKnown?: boolean;
 }
 
 /** Where an agent stands, as the progress views show it. */
@@ -247,6 +275,10 @@ export interface AgentRecord {
   worktree: WorktreeReport | null;
   /** Served from the resumed run instead of running again (S305). */
   cached: boolean;
+  /** Context compactions of the agent's conversation (S803); absent when none. */
+  compactions?: CompactionRecord[];
+  /** False when the agent's model has no known price, so `costUsd` means "unknown" (S805). */
+  costKnown?: boolean;
 }
 
 /** A narrator line from `log()` (S208). */

@@ -47,3 +47,18 @@ function toIssue(error: ErrorObject): ValidationIssue {
 export function formatIssues(issues: ValidationIssue[]): string {
   return issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
 }
+
+/**
+ * Refuses a schema whose root is not `type: 'object'`: the API accepts only object schemas for a
+ * tool's input or a structured output, and answers anything else with a 400 after the agent has
+ * started (S802). Scripts call this before the agent runs too.
+ */
+export function checkSchemaRoot(schema: JsonSchema): void {
+  const type = (schema as { type?: unknown }).type;
+  if (type !== 'object') {
+    const found = type === undefined ? 'no "type"' : `"type": ${JSON.stringify(type)}`;
+    throw new SchemaError(
+      `agent() schema must have "type": "object" at its root (found ${found}); wrap other values in an object property`,
+    );
+  }
+}

@@ -43,7 +43,8 @@ export function dryRunReport(records: AgentRecord[], defaultModel = DEFAULT_MODE
   for (const r of records) {
     if (r.status === 'queued') continue;
     const model = r.model ?? defaultModel;
-    const agentCost = costOf(model, r.usage);
+    // An unpriced model adds nothing to the estimate; the report names it apart.
+    const agentCost = costOf(model, r.usage) ?? 0;
     models[model] = (models[model] ?? 0) + 1;
     const key = phaseKey(r);
     const phase = phases.get(key) ?? {

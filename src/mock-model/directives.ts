@@ -12,11 +12,18 @@
  *            | "json" ws JSON                          any JSON value; brackets may nest ("]]" is fine)
  *            | "invalid" ws COUNT
  *            | "prose" ws COUNT
- *            | "error" ws STATUS ws COUNT (ws "retry-after=" SECONDS)?
+ *            | "error" ws STATUS ws COUNT (ws "retry-after=" SECONDS)? (ws "should-retry=" BOOL)?
+ *            | "spend-limit"                           every request gets the spend-limit 429
  *            | "latency" ws MS
  *            | "tokens" ws OUT
  *            | "tool" ws NAME ws JSON                  repeatable; used in the order written
  *            | "hang"
+ *            | "turn" ws JSON                          repeatable; a scripted turn, in order with "tool"
+ *            | "stream-error" ws TYPE ws COUNT         an `error` event mid-stream on the first requests
+ *            | "stall" ws COUNT                        the first requests stall after message_start
+ *            | "context" ws TOKENS                     the conversation's context window
+ *            | "thinking"                              answers start with a thinking block
+ *            | "verbose" ws CHARS                      each tool turn starts with CHARS characters of text
  * COUNT     := non-negative integer | "always"
  * STATUS    := integer 400..599
  * SECONDS   := non-negative decimal, e.g. 1 or 0.05
@@ -39,12 +46,39 @@ export interface ErrorDirective {
   times: Count;
   /** Value of the `retry-after` header in seconds, when given. */
   retryAfterS: number | null;
+  /** Value of the `x-should-retry` header, when given. */
+  shouldRetry?: boolean;
+  /** The organisation's spend limit is reached: the API's terminal 429. */
+  spendLimit?: boolean;
 }
 
 /** A tool call the model makes at one turn. */
 export interface ToolDirective {
   name: string;
   input: unknown;
+}
+
+/**
+ * A scripted model turn, for shapes the plan does not produce by itself: several blocks, parallel
+ * tool calls, thinking and server-tool blocks, any stop reason. `content` blocks are response
+ * blocks as the API sends them; ids may be left out and are filled in.
+ */
+export interface TurnDirective {
+  content: Array<Record<string, unknown>>;
+  stop_reason?: string;
+  stop_details?: Record<string, unknown> | null;
+  /** Extra usage fields reported with the turn, e.g. `server_tool_use`. */
+  usage?: Record<string, unknown>;
+}
+
+/** One step of a conversation's script: a single tool call or a whole scripted turn. */
+export type ScriptStep = { kind: 'tool'; tool: ToolDirective } | { kind: 'turn'; turn: TurnDirective };
+
+/** An `error` event sent in the middle of the stream of a conversation's first requests. */
+export interface StreamErrorDirective {
+  /** The error type, e.g. `overloaded_error`. */
+  type: string;
+  times: Count;
 }
 
 /** Everything the directives of one prompt ask for. */
@@ -58,7 +92,18 @@ export interface Directives {
   latencyMs: number | null;
   outputTokens: number | null;
   tools: ToolDirective[];
+  /** `tool` and `turn` directives in the order written: the conversation's first turns. */
+  steps: ScriptStep[];
   hang: boolean;
+  streamError: StreamErrorDirective | null;
+  /** How many of the conversation's first requests stall after `message_start`. */
+  stalls: Count;
+  /** The conversation's context window in tokens, overriding the model's. */
+  contextWindow: number | null;
+  /** Every generated answer starts with a thinking block, as a thinking model's does. */
+  thinking: boolean;
+  /** Characters of text each `tool` turn writes before its call; 0 for none. */
+  verbose: number;
 }
 
 /** A directive that could not be read. */
@@ -83,7 +128,13 @@ export function emptyDirectives(): Directives {
     latencyMs: null,
     outputTokens: null,
     tools: [],
+    steps: [],
     hang: false,
+    streamError: null,
+    stalls: 0,
+    contextWindow: null,
+    thinking: false,
+    verbose: 0,
   };
 }
 
@@ -133,7 +184,7 @@ function scanDirectives(text: string, lenient = false): RawDirective[] {
     // JSON may legitimately contain "]]" (nested arrays), so those directives close only after a
     // balanced value; every other directive closes at the first "]]".
     let close: number;
-    if (name === 'json' || name === 'tool') {
+    if (name === 'json' || name === 'tool' || name === 'turn') {
       const jsonStart = findJsonStart(text, i);
       const jsonEnd = jsonStart < 0 ? -1 : scanBalanced(text, jsonStart);
       close = jsonEnd < 0 ? text.indexOf(CLOSE, i) : text.indexOf(CLOSE, jsonEnd);
@@ -205,17 +256,25 @@ function applyDirective(out: Directives, raw: RawDirective): void {
       }
       const times = parseCount(words[1], 'error');
       let retryAfterS: number | null = null;
-      const extra = words[2];
-      if (extra !== undefined) {
+      let shouldRetry: boolean | null = null;
+      for (const extra of words.slice(2)) {
         const m = /^retry-after=(\d+(?:\.\d+)?)$/i.exec(extra);
-        if (!m?.[1])
-          throw new DirectiveError(`mock directive "error": expected retry-after=S, got "${extra}"`);
-        retryAfterS = Number(m[1]);
+        const r = /^should-retry=(true|false)$/i.exec(extra);
+        if (m?.[1]) retryAfterS = Number(m[1]);
+        else if (r?.[1]) shouldRetry = r[1].toLowerCase() === 'true';
+        else
+          throw new DirectiveError(
+            `mock directive "error": expected retry-after=S or should-retry=true|false, got "${extra}"`,
+          );
       }
-      expectWords(words, 3, 'error');
-      out.error = { status, times, retryAfterS };
+      expectWords(words, 4, 'error');
+      out.error = { status, times, retryAfterS, ...(shouldRetry === null ? {} : { shouldRetry }) };
       return;
     }
+    case 'spend-limit':
+      expectWords(words, 0, 'spend-limit');
+      out.error = { status: 429, times: Infinity, retryAfterS: null, shouldRetry: false, spendLimit: true };
+      return;
     case 'latency':
       out.latencyMs = parseInteger(words[0], 'latency');
       expectWords(words, 1, 'latency');
@@ -229,9 +288,46 @@ function applyDirective(out: Directives, raw: RawDirective): void {
       if (!m?.[1] || m[2] === undefined) {
         throw new DirectiveError(`mock directive "tool": expected "tool NAME {json input}", got "${args}"`);
       }
-      out.tools.push({ name: m[1], input: parseJson(m[2], 'tool') });
+      const tool = { name: m[1], input: parseJson(m[2], 'tool') };
+      out.tools.push(tool);
+      out.steps.push({ kind: 'tool', tool });
       return;
     }
+    case 'turn': {
+      const value = parseJson(args, 'turn') as Partial<TurnDirective> | null;
+      if (typeof value !== 'object' || value === null || !Array.isArray(value.content)) {
+        throw new DirectiveError(`mock directive "turn": expected {"content": [blocks], "stop_reason"?}`);
+      }
+      out.steps.push({ kind: 'turn', turn: value as TurnDirective });
+      return;
+    }
+    case 'stream-error': {
+      const type = words[0];
+      if (!type || !/^[a-z_]+$/.test(type)) {
+        throw new DirectiveError(
+          `mock directive "stream-error": expected an error type, got "${type ?? ''}"`,
+        );
+      }
+      out.streamError = { type, times: parseCount(words[1], 'stream-error') };
+      expectWords(words, 2, 'stream-error');
+      return;
+    }
+    case 'stall':
+      out.stalls = parseCount(words[0], 'stall');
+      expectWords(words, 1, 'stall');
+      return;
+    case 'context':
+      out.contextWindow = parseInteger(words[0], 'context');
+      expectWords(words, 1, 'context');
+      return;
+    case 'verbose':
+      out.verbose = parseInteger(words[0], 'verbose');
+      expectWords(words, 1, 'verbose');
+      return;
+    case 'thinking':
+      expectWords(words, 0, 'thinking');
+      out.thinking = true;
+      return;
     case 'hang':
       expectWords(words, 0, 'hang');
       out.hang = true;

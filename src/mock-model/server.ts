@@ -8,9 +8,9 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ContentBlock } from '@anthropic-ai/sdk/resources/messages';
-import type { MessagesRequest, Reply, ToolResultRecord } from './conversation';
+import type { MessagesRequest, Reply, ResponseBlock, ToolResultRecord } from './conversation';
 import {
-  STRUCTURED_OUTPUT_TOOL,
+  blockChars,
   conversationKey,
   estimateInputTokens,
   estimateOutputTokens,
@@ -23,7 +23,19 @@ import {
 } from './conversation';
 import type { Directives } from './directives';
 import { DirectiveError, parseDirectives } from './directives';
-import { MOCK_MODELS, contentOf, errorBody, messageBody, sseFrame, streamEvents } from './wire';
+import { PromptCache } from './prompt-cache';
+import { validateMessagesRequest } from './validate';
+import type { AnswerUsage } from './wire';
+import {
+  MOCK_MODELS,
+  PARTIAL_JSON,
+  contentOf,
+  errorBody,
+  messageBody,
+  mockModelInfo,
+  sseFrame,
+  streamEvents,
+} from './wire';
 
 /** Largest request body accepted; the real API's limit is of the same order. */
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -45,6 +57,8 @@ export interface FaultRule {
   match?: string;
   /** The error message; a default names the status. */
   message?: string;
+  /** Sent as the `x-should-retry` header, as the API does to say whether a retry can help. */
+  shouldRetry?: boolean;
 }
 
 /** Options of {@link startMockModel}. */
@@ -61,6 +75,8 @@ export interface MockModelOptions {
   outputTokens?: number;
   /** When true, `/v1/*` requests need an `x-api-key` (or bearer token) other than `bad`. */
   requireApiKey?: boolean;
+  /** Context window of every model, in tokens, unless a `context` directive says otherwise. */
+  contextWindow?: number;
 }
 
 /** What kind of answer a logged request got. `hang` is a request held open by `[[mock:hang]]`. */
@@ -95,7 +111,23 @@ export interface MockRequestLog {
   content: ContentBlock[] | null;
   /** Whether a StructuredOutput answer was meant to satisfy the schema; null for other answers. */
   structuredValid: boolean | null;
-  usage: { input_tokens: number; output_tokens: number } | null;
+  usage: {
+    input_tokens: number;
+    output_tokens: number;
+    cache_creation_input_tokens: number;
+    cache_read_input_tokens: number;
+  } | null;
+  /** The answer's stop reason; null for errors and hangs. */
+  stopReason: string | null;
+  /** Role of the request's last message: `assistant` when the client continues a paused turn. */
+  lastRole: string | null;
+  /** The request's `thinking` and `output_config`, as sent. */
+  thinking: unknown;
+  outputConfig: unknown;
+  /** Names of the tools offered with `strict: true`. */
+  strictTools: string[];
+  /** Estimated input tokens of the whole request (fresh, cache writes and cache reads). */
+  inputTotal: number | null;
   /** The error message, for error answers. */
   error: string | null;
 }
@@ -130,6 +162,8 @@ export async function startMockModel(options: MockModelOptions = {}): Promise<Mo
 
 interface ConversationState {
   errorsServed: number;
+  streamErrorsServed: number;
+  stallsServed: number;
 }
 
 /** A planned error answer. */
@@ -137,6 +171,18 @@ interface PlannedError {
   status: number;
   message: string;
   retryAfterS: number | null;
+  shouldRetry?: boolean;
+  /** Overrides the error type that goes with the status. */
+  errorType?: string;
+}
+
+/** The message of the API's 429 when an organisation's spend limit is reached: no retry helps. */
+export const SPEND_LIMIT_MESSAGE =
+  'You have reached your specified API usage limits. You will regain access on 2027-01-01 at 00:00 UTC.';
+
+/** The API's message for a request larger than the model's context window. */
+export function promptTooLongMessage(tokens: number, limit: number): string {
+  return `prompt is too long: ${tokens} tokens > ${limit} maximum`;
 }
 
 class MockModelServer implements MockModel {
@@ -149,6 +195,7 @@ class MockModelServer implements MockModel {
   private readonly faults: FaultRule[];
   private faultCounts: number[];
   private readonly conversations = new Map<string, ConversationState>();
+  private readonly cache = new PromptCache();
   private seq = 0;
   private responseSeq = 0;
   /** Cancels every wait in progress (latency or hang), so close() leaves no timer behind. */
@@ -195,6 +242,7 @@ class MockModelServer implements MockModel {
   reset(): void {
     this.requests.length = 0;
     this.conversations.clear();
+    this.cache.clear();
     this.faultCounts = this.faults.map(() => 0);
     this.seq = 0;
     this.responseSeq = 0;
@@ -233,7 +281,10 @@ class MockModelServer implements MockModel {
     const modelMatch = /^\/v1\/models\/([^/]+)$/.exec(path);
     if (method === 'GET' && modelMatch?.[1]) {
       const model = MOCK_MODELS.find((m) => m.id === decodeURIComponent(modelMatch[1] ?? ''));
-      return model ? this.sendJson(res, 200, model) : this.sendError(res, 404, `model: ${modelMatch[1]}`);
+      if (!model) return this.sendError(res, 404, `model: ${modelMatch[1]}`);
+      // A server-wide context window is the window the catalogue reports, as a client would read it.
+      const window = this.options.contextWindow;
+      return this.sendJson(res, 200, window === undefined ? model : { ...model, max_input_tokens: window });
     }
     req.resume();
     this.sendError(res, 404, `Not found: ${method} ${path}`);
@@ -287,21 +338,53 @@ class MockModelServer implements MockModel {
     if (fault) return this.answerError(res, entry, fault);
 
     const request = parsed;
+    const invalid = validateMessagesRequest(request);
+    if (invalid !== null)
+      return this.answerError(res, entry, { status: 400, message: invalid, retryAfterS: null });
+    const window =
+      directives.contextWindow ??
+      this.options.contextWindow ??
+      mockModelInfo(request.model)?.max_input_tokens ??
+      200_000;
+    const cached = this.cache.account(request);
+    const inputTokens = cached.total;
+    entry.inputTotal = inputTokens;
+    if (inputTokens > window) {
+      return this.answerError(res, entry, {
+        status: 400,
+        message: promptTooLongMessage(inputTokens, window),
+        retryAfterS: null,
+      });
+    }
     let reply = planReply(request, directives, entry.key);
-    const inputTokens = estimateInputTokens(request);
     let outputTokens = directives.outputTokens ?? this.options.outputTokens ?? estimateOutputTokens(reply);
-    // A real model never writes past max_tokens: it stops mid-answer with stop_reason max_tokens.
-    if (outputTokens > request.max_tokens) {
-      outputTokens = request.max_tokens;
-      const text = reply.kind === 'text' ? reply.text : JSON.stringify(reply.input);
-      reply = { kind: 'text', text: text.slice(0, Math.max(1, request.max_tokens * 4)), truncated: true };
+    // A real model never writes past max_tokens, nor past the context window: it stops mid-answer.
+    const room = window - inputTokens;
+    if (outputTokens > Math.min(request.max_tokens, room)) {
+      const limit = Math.min(request.max_tokens, room);
+      const reason = request.max_tokens <= room ? 'max_tokens' : 'model_context_window_exceeded';
+      reply = cutReply(reply, limit / outputTokens, reason);
+      outputTokens = limit;
     }
     const id = `msg_mock_${++this.responseSeq}`;
     entry.kind = kindOf(reply);
-    entry.structuredValid =
-      reply.kind === 'tool_use' && reply.name === STRUCTURED_OUTPUT_TOOL ? reply.valid : null;
+    entry.structuredValid = reply.structuredValid;
     entry.content = contentOf(reply);
-    entry.usage = { input_tokens: inputTokens, output_tokens: outputTokens };
+    entry.stopReason = reply.stopReason;
+    const usage: AnswerUsage = {
+      input: cached.uncached,
+      output: outputTokens,
+      cacheWrite5m: cached.write5m,
+      cacheWrite1h: cached.write1h,
+      cacheRead: cached.read,
+      extra: reply.extraUsage,
+    };
+    entry.usage = {
+      input_tokens: cached.uncached,
+      output_tokens: outputTokens,
+      cache_creation_input_tokens: cached.write5m + cached.write1h,
+      cache_read_input_tokens: cached.read,
+    };
     entry.status = 200;
 
     if (request.stream === true) {
@@ -309,14 +392,50 @@ class MockModelServer implements MockModel {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache',
         connection: 'keep-alive',
+        'request-id': `req_mock_${entry.seq}`,
       });
-      for (const event of streamEvents(id, request.model, reply, inputTokens, outputTokens)) {
-        res.write(sseFrame(event));
+      const events = streamEvents(id, request.model, reply, usage);
+      const state = this.conversationState(entry.key);
+      if (directives.stalls > state.stallsServed) {
+        // A stalled stream: the headers and the first events, then silence until the client gives up.
+        state.stallsServed++;
+        entry.kind = 'hang';
+        for (const event of events.slice(0, 2)) res.write(sseFrame(event));
+        await this.wait(Infinity, res);
+        entry.status = CLIENT_CLOSED_STATUS;
+        res.destroy();
+        return;
       }
+      const streamError = directives.streamError;
+      if (streamError && streamError.times > state.streamErrorsServed) {
+        // The API reports an error that happens after the 200 as an `error` event, then closes.
+        state.streamErrorsServed++;
+        entry.kind = 'error';
+        entry.error = `stream ${streamError.type}`;
+        for (const event of events.slice(0, 3)) res.write(sseFrame(event));
+        res.write(
+          sseFrame({
+            type: 'error',
+            error: { type: streamError.type, message: streamErrorMessage(streamError.type) },
+          } as { type: string }),
+        );
+        res.end();
+        return;
+      }
+      for (const event of events) res.write(sseFrame(event));
       res.end();
       return;
     }
-    this.sendJson(res, 200, messageBody(id, request.model, reply, inputTokens, outputTokens));
+    this.sendJson(res, 200, messageBody(id, request.model, reply, usage));
+  }
+
+  private conversationState(key: string): ConversationState {
+    let state = this.conversations.get(key);
+    if (!state) {
+      state = { errorsServed: 0, streamErrorsServed: 0, stallsServed: 0 };
+      this.conversations.set(key, state);
+    }
+    return state;
   }
 
   private logEntry(parsed: MessagesRequest | string, body: unknown, at: number): MockRequestLog {
@@ -342,6 +461,12 @@ class MockModelServer implements MockModel {
       content: null,
       structuredValid: null,
       usage: null,
+      stopReason: null,
+      lastRole: request?.messages[request.messages.length - 1]?.role ?? null,
+      thinking: request?.thinking ?? null,
+      outputConfig: request?.output_config ?? null,
+      strictTools: request?.tools?.filter((t) => t.strict === true).map((t) => t.name) ?? [],
+      inputTotal: null,
       error: null,
     };
     this.requests.push(entry);
@@ -358,6 +483,7 @@ class MockModelServer implements MockModel {
         status: rule.status,
         message: rule.message ?? `mock fault: HTTP ${rule.status}`,
         retryAfterS: rule.retryAfterS ?? null,
+        ...(rule.shouldRetry === undefined ? {} : { shouldRetry: rule.shouldRetry }),
       };
     }
     return null;
@@ -366,18 +492,18 @@ class MockModelServer implements MockModel {
   private takeDirectiveError(key: string, directives: Directives): PlannedError | null {
     const wanted = directives.error;
     if (!wanted) return null;
-    let state = this.conversations.get(key);
-    if (!state) {
-      state = { errorsServed: 0 };
-      this.conversations.set(key, state);
-    }
+    const state = this.conversationState(key);
     if (state.errorsServed >= wanted.times) return null;
     state.errorsServed++;
     const nth = Number.isFinite(wanted.times) ? ` (${state.errorsServed} of ${wanted.times})` : '';
+    if (wanted.spendLimit) {
+      return { status: 429, message: SPEND_LIMIT_MESSAGE, retryAfterS: null, shouldRetry: false };
+    }
     return {
       status: wanted.status,
       message: `mock error directive: HTTP ${wanted.status}${nth}`,
       retryAfterS: wanted.retryAfterS,
+      ...(wanted.shouldRetry === undefined ? {} : { shouldRetry: wanted.shouldRetry }),
     };
   }
 
@@ -410,6 +536,7 @@ class MockModelServer implements MockModel {
     entry.error = error.message;
     const headers: Record<string, string> = {};
     if (error.retryAfterS !== null) headers['retry-after'] = String(error.retryAfterS);
+    if (error.shouldRetry !== undefined) headers['x-should-retry'] = String(error.shouldRetry);
     this.sendError(res, error.status, error.message, headers);
   }
 
@@ -465,8 +592,46 @@ class MockModelServer implements MockModel {
 }
 
 function kindOf(reply: Reply): MockReplyKind {
-  if (reply.kind === 'text') return 'text';
-  return reply.name === STRUCTURED_OUTPUT_TOOL ? 'structured' : 'tool_use';
+  return reply.kind;
+}
+
+function streamErrorMessage(type: string): string {
+  if (type === 'overloaded_error') return 'Overloaded';
+  if (type === 'api_error') return 'Internal server error';
+  return `mock stream error: ${type}`;
+}
+
+/**
+ * The reply a model writes when it is stopped after `fraction` of its output: the blocks before
+ * the cut stand, the block being written is cut (text shortened, a tool call's JSON left
+ * unfinished), later blocks are never written.
+ */
+function cutReply(reply: Reply, fraction: number, reason: string): Reply {
+  const total = reply.blocks.reduce((sum, b) => sum + blockChars(b), 0);
+  let budget = Math.floor(total * Math.max(0, Math.min(1, fraction)));
+  const blocks: ResponseBlock[] = [];
+  for (const block of reply.blocks) {
+    const size = blockChars(block);
+    if (size <= budget) {
+      blocks.push(block);
+      budget -= size;
+      continue;
+    }
+    if (block.type === 'text')
+      blocks.push({ ...block, text: String(block.text ?? '').slice(0, Math.max(1, budget)) });
+    else if (block.type === 'thinking')
+      blocks.push({ ...block, thinking: String(block.thinking ?? '').slice(0, budget) });
+    else if (block.type === 'tool_use' || block.type === 'server_tool_use') {
+      const json = JSON.stringify(block.input ?? {});
+      // Never the whole value: a cut call always ends inside its JSON.
+      blocks.push({
+        ...block,
+        [PARTIAL_JSON]: json.slice(0, Math.min(json.length - 1, Math.max(1, budget))),
+      });
+    }
+    break;
+  }
+  return { ...reply, blocks, stopReason: reason, structuredValid: null };
 }
 
 function apiKeyOf(req: IncomingMessage): string | null {

@@ -19,25 +19,85 @@ const STREAM_CHUNK_CHARS = 24;
 /** At most this many deltas per block: a 200 KB answer in 24-character pieces costs seconds of CPU. */
 const MAX_STREAM_CHUNKS = 64;
 
-/** The models `GET /v1/models` lists. */
+const yes = { supported: true };
+const no = { supported: false };
+
+/** What the mock knows of a model beyond its `ModelInfo`. */
+export interface MockModelTraits {
+  /** Thinks even when a request leaves `thinking` out, and refuses `thinking: disabled`. */
+  alwaysThinks: boolean;
+  /** Fewest tokens a cache breakpoint's prefix needs before the API caches it. */
+  minCacheableTokens: number;
+}
+
+/** The models `GET /v1/models` lists, with their limits and capabilities. */
 export const MOCK_MODELS: readonly ModelInfo[] = [
-  modelInfo('claude-sonnet-4-6', 'Claude Sonnet 4.6 (mock)', 'sonnet'),
-  modelInfo('claude-opus-4-7', 'Claude Opus 4.7 (mock)', 'opus'),
-  modelInfo('claude-haiku-4-5', 'Claude Haiku 4.5 (mock)', 'haiku'),
+  modelInfo('claude-sonnet-4-6', 'Claude Sonnet 4.6 (mock)', 'sonnet', 1_000_000, 64_000),
+  modelInfo('claude-opus-4-7', 'Claude Opus 4.7 (mock)', 'opus', 1_000_000, 128_000),
+  modelInfo('claude-haiku-4-5', 'Claude Haiku 4.5 (mock)', 'haiku', 200_000, 64_000),
+  modelInfo('claude-fable-5', 'Claude Fable 5 (mock)', 'fable', 1_000_000, 128_000, { alwaysThinks: true }),
 ];
 
-function modelInfo(id: string, displayName: string, line: ModelInfo['line']): ModelInfo {
+const TRAITS: Record<string, MockModelTraits> = {
+  'claude-sonnet-4-6': { alwaysThinks: false, minCacheableTokens: 2048 },
+  'claude-opus-4-7': { alwaysThinks: false, minCacheableTokens: 4096 },
+  'claude-haiku-4-5': { alwaysThinks: false, minCacheableTokens: 4096 },
+  'claude-fable-5': { alwaysThinks: true, minCacheableTokens: 4096 },
+};
+
+/** The traits of a model id; a model the mock does not list behaves like Sonnet. */
+export function traitsOf(model: string): MockModelTraits {
+  return TRAITS[model] ?? { alwaysThinks: false, minCacheableTokens: 1024 };
+}
+
+/** The catalogue entry of a model id, if the mock lists it. */
+export function mockModelInfo(model: string): ModelInfo | undefined {
+  return MOCK_MODELS.find((m) => m.id === model);
+}
+
+function modelInfo(
+  id: string,
+  displayName: string,
+  line: ModelInfo['line'],
+  maxInput: number,
+  maxOutput: number,
+  options: { alwaysThinks?: boolean } = {},
+): ModelInfo {
   return {
     type: 'model',
     id,
     display_name: displayName,
     created_at: '2025-01-01T00:00:00Z',
-    capabilities: null,
+    capabilities: {
+      batch: yes,
+      citations: yes,
+      code_execution: yes,
+      context_management: {
+        supported: true,
+        clear_thinking_20251015: yes,
+        clear_tool_uses_20250919: yes,
+        compact_20260112: yes,
+      },
+      effort: { supported: true, low: yes, medium: yes, high: yes, max: yes, xhigh: null },
+      image_input: yes,
+      pdf_input: yes,
+      server_tools: { supported: true, code_execution: yes, web_search: yes },
+      structured_outputs: yes,
+      thinking: {
+        supported: true,
+        types: {
+          adaptive: yes,
+          between_tools: yes,
+          disabled: options.alwaysThinks ? no : yes,
+          enabled: options.alwaysThinks ? no : yes,
+        },
+      },
+    },
     deprecated_at: null,
     lifecycle: 'active',
     line,
-    max_input_tokens: 200000,
-    max_tokens: 64000,
+    max_input_tokens: maxInput,
+    max_tokens: maxOutput,
     retires_at: null,
   };
 }
@@ -80,122 +140,173 @@ export function errorBody(
   return { type: 'error', error: { type: errorTypeFor(status), message }, request_id: requestId };
 }
 
-function usage(inputTokens: number, outputTokens: number): Usage {
+/** Token counts of one answer, as the server measured them. */
+export interface AnswerUsage {
+  /** Input tokens read uncached. */
+  input: number;
+  output: number;
+  /** Input tokens written to the prompt cache, by TTL. */
+  cacheWrite5m: number;
+  cacheWrite1h: number;
+  /** Input tokens read from the prompt cache. */
+  cacheRead: number;
+  /** Extra fields a scripted turn reports, e.g. `server_tool_use`. */
+  extra?: Record<string, unknown> | null;
+}
+
+/** Usage counts with every cache and server-tool field at zero. */
+export function plainUsage(input: number, output: number): AnswerUsage {
+  return { input, output, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0 };
+}
+
+function usage(u: AnswerUsage, outputTokens = u.output): Usage {
   return {
-    input_tokens: inputTokens,
+    input_tokens: u.input,
     output_tokens: outputTokens,
-    cache_creation: null,
-    cache_creation_input_tokens: 0,
-    cache_read_input_tokens: 0,
+    cache_creation: { ephemeral_5m_input_tokens: u.cacheWrite5m, ephemeral_1h_input_tokens: u.cacheWrite1h },
+    cache_creation_input_tokens: u.cacheWrite5m + u.cacheWrite1h,
+    cache_read_input_tokens: u.cacheRead,
     inference_geo: null,
     output_tokens_details: null,
     server_tool_use: null,
     service_tier: 'standard',
     speed: null,
-  };
+    ...(u.extra ?? {}),
+  } as Usage;
 }
+
+/**
+ * Name of the internal field that marks a block cut by max_tokens: the JSON text streamed so far.
+ * It never goes on the wire.
+ */
+export const PARTIAL_JSON = '__partial_json';
 
 /** The content blocks of a reply, as a non-streaming response carries them. */
 export function contentOf(reply: Reply): ContentBlock[] {
-  if (reply.kind === 'text') return [{ type: 'text', text: reply.text, citations: null }];
-  return [
-    { type: 'tool_use', id: reply.id, name: reply.name, input: reply.input, caller: { type: 'direct' } },
-  ];
-}
-
-function stopReasonOf(reply: Reply): StopReason {
-  if (reply.kind === 'text') return reply.truncated ? 'max_tokens' : 'end_turn';
-  return 'tool_use';
+  return reply.blocks.map((block) => {
+    if (!(PARTIAL_JSON in block)) return block as unknown as ContentBlock;
+    // A cut tool call in a non-streaming answer: the input is what could be parsed, here nothing.
+    const { [PARTIAL_JSON]: _partial, ...rest } = block;
+    return { ...rest, input: {} } as unknown as ContentBlock;
+  });
 }
 
 /** The body of a non-streaming `POST /v1/messages` answer. */
-export function messageBody(
-  id: string,
-  model: string,
-  reply: Reply,
-  inputTokens: number,
-  outputTokens: number,
-): Message {
+export function messageBody(id: string, model: string, reply: Reply, u: AnswerUsage): Message {
   return {
     id,
     type: 'message',
     role: 'assistant',
     model,
     content: contentOf(reply),
-    stop_reason: stopReasonOf(reply),
+    stop_reason: reply.stopReason as StopReason,
     stop_sequence: null,
-    stop_details: null,
+    stop_details: reply.stopDetails as Message['stop_details'],
     container: null,
     diagnostics: null,
-    usage: usage(inputTokens, outputTokens),
+    usage: usage(u),
   };
 }
 
 /**
  * The server-sent events of a streaming answer, in the order the API sends them: message_start,
- * content_block_start, content_block_delta..., content_block_stop, message_delta, message_stop.
+ * ping, then per block content_block_start, its deltas and content_block_stop, then message_delta
+ * and message_stop.
  */
 export function streamEvents(
   id: string,
   model: string,
   reply: Reply,
-  inputTokens: number,
-  outputTokens: number,
+  u: AnswerUsage,
 ): RawMessageStreamEvent[] {
   const start: Message = {
-    ...messageBody(id, model, reply, inputTokens, 1),
+    ...messageBody(id, model, reply, u),
     content: [],
     stop_reason: null,
+    stop_details: null,
+    usage: usage(u, 1),
   };
-  const events: RawMessageStreamEvent[] = [{ type: 'message_start', message: start }];
-  if (reply.kind === 'text') {
-    events.push({
-      type: 'content_block_start',
-      index: 0,
-      content_block: { type: 'text', text: '', citations: null },
-    });
-    for (const piece of chunks(reply.text)) {
-      events.push({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: piece } });
-    }
-  } else {
-    events.push({
-      type: 'content_block_start',
-      index: 0,
-      content_block: {
-        type: 'tool_use',
-        id: reply.id,
-        name: reply.name,
-        input: {},
-        caller: { type: 'direct' },
-      },
-    });
-    for (const piece of chunks(JSON.stringify(reply.input))) {
-      events.push({
-        type: 'content_block_delta',
-        index: 0,
-        delta: { type: 'input_json_delta', partial_json: piece },
-      });
-    }
-  }
-  events.push({ type: 'content_block_stop', index: 0 });
+  const events: RawMessageStreamEvent[] = [
+    { type: 'message_start', message: start },
+    { type: 'ping' } as unknown as RawMessageStreamEvent,
+  ];
+  reply.blocks.forEach((block, index) => {
+    events.push(...blockEvents(block, index));
+  });
+  const final = usage(u);
   events.push({
     type: 'message_delta',
-    delta: { stop_reason: stopReasonOf(reply), stop_sequence: null, stop_details: null, container: null },
+    delta: {
+      stop_reason: reply.stopReason as StopReason,
+      stop_sequence: null,
+      stop_details: reply.stopDetails as Message['stop_details'],
+      container: null,
+    },
     usage: {
-      input_tokens: inputTokens,
-      output_tokens: outputTokens,
-      cache_creation_input_tokens: 0,
-      cache_read_input_tokens: 0,
+      input_tokens: final.input_tokens,
+      output_tokens: final.output_tokens,
+      cache_creation_input_tokens: final.cache_creation_input_tokens,
+      cache_read_input_tokens: final.cache_read_input_tokens,
       output_tokens_details: null,
-      server_tool_use: null,
+      server_tool_use: final.server_tool_use,
     },
   });
   events.push({ type: 'message_stop' });
   return events;
 }
 
+/** The events of one content block: a start with the block emptied, its deltas, a stop. */
+function blockEvents(block: Record<string, unknown>, index: number): RawMessageStreamEvent[] {
+  const out: unknown[] = [];
+  const type = block.type;
+  if (type === 'text') {
+    const citations = Array.isArray(block.citations) ? (block.citations as unknown[]) : null;
+    out.push({
+      type: 'content_block_start',
+      index,
+      content_block: { type: 'text', text: '', citations: null },
+    });
+    for (const piece of chunks(String(block.text ?? ''))) {
+      out.push({ type: 'content_block_delta', index, delta: { type: 'text_delta', text: piece } });
+    }
+    for (const citation of citations ?? []) {
+      out.push({ type: 'content_block_delta', index, delta: { type: 'citations_delta', citation } });
+    }
+  } else if (type === 'thinking') {
+    out.push({
+      type: 'content_block_start',
+      index,
+      content_block: { type: 'thinking', thinking: '', signature: '' },
+    });
+    for (const piece of chunks(String(block.thinking ?? ''))) {
+      out.push({ type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking: piece } });
+    }
+    out.push({
+      type: 'content_block_delta',
+      index,
+      delta: { type: 'signature_delta', signature: String(block.signature ?? '') },
+    });
+  } else if (type === 'tool_use' || type === 'server_tool_use') {
+    const { [PARTIAL_JSON]: partial, ...rest } = block;
+    out.push({ type: 'content_block_start', index, content_block: { ...rest, input: {} } });
+    const json = typeof partial === 'string' ? partial : JSON.stringify(block.input ?? {});
+    for (const piece of chunks(json)) {
+      out.push({
+        type: 'content_block_delta',
+        index,
+        delta: { type: 'input_json_delta', partial_json: piece },
+      });
+    }
+  } else {
+    // Server tool results and redacted thinking arrive whole in their start event.
+    out.push({ type: 'content_block_start', index, content_block: block });
+  }
+  out.push({ type: 'content_block_stop', index });
+  return out as RawMessageStreamEvent[];
+}
+
 /** One event in SSE framing. */
-export function sseFrame(event: { type: string }): string {
+export function sseFrame(event: object & { type: string }): string {
   return `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 }
 

@@ -708,8 +708,7 @@ class Run {
     record.attempts = Math.max(1, record.attempts);
     if (detail?.usage) {
       record.usage = detail.usage;
-      this.usage.inputTokens += detail.usage.inputTokens;
-      this.usage.outputTokens += detail.usage.outputTokens;
+      addTokenUsage(this.usage, detail.usage);
     }
     if (typeof detail?.costUsd === 'number') {
       record.costUsd = detail.costUsd;
@@ -733,8 +732,9 @@ class Run {
       record.attempts = result.activityAttempt ?? 1;
       record.schemaAttempts = result.schemaAttempts;
       record.worktree = result.worktree;
-      this.usage.inputTokens += result.usage.inputTokens;
-      this.usage.outputTokens += result.usage.outputTokens;
+      if (result.compactions && result.compactions.length > 0) record.compactions = result.compactions;
+      if (result.costKnown === false) record.costKnown = false;
+      addTokenUsage(this.usage, result.usage);
       this.costUsd += result.costUsd;
     }
     this.publishDetails();
@@ -973,4 +973,19 @@ function describe(err: unknown): string {
  */
 export async function interpretScript(input: RunInput): Promise<RunOutput> {
   return new Run(input).execute();
+}
+
+/** Adds one usage into another, cache and web-search counts included when present (S805). */
+function addTokenUsage(into: TokenUsage, add: TokenUsage): void {
+  into.inputTokens += add.inputTokens;
+  into.outputTokens += add.outputTokens;
+  for (const key of [
+    'cacheWriteTokens',
+    'cacheWrite1hTokens',
+    'cacheReadTokens',
+    'webSearchRequests',
+  ] as const) {
+    const n = add[key] ?? 0;
+    if (n > 0) into[key] = (into[key] ?? 0) + n;
+  }
 }

@@ -112,7 +112,7 @@ void describe('agent loop on the mock model', () => {
     assert.equal(result.modelCalls, 3);
     assert.equal(result.usage.outputTokens, 21);
     assert.ok(result.usage.inputTokens > 0);
-    assert.ok(Math.abs(result.costUsd - costOf('claude-sonnet-4-6', result.usage)) < 1e-12);
+    assert.ok(Math.abs(result.costUsd - (costOf('claude-sonnet-4-6', result.usage) ?? NaN)) < 1e-12);
     assert.equal(readFileSync(path.join(req.cwd, 'notes/a.txt'), 'utf8'), 'hello');
     const [, afterWrite, afterRead] = mock.requests;
     assert.match(afterWrite?.toolResults[0]?.content ?? '', /Created .*a\.txt/);
@@ -193,9 +193,17 @@ void describe('agent loop on the mock model', () => {
       `spend ${tool('Bash', { command: 'echo ran >> ran.txt' })} ${tool('Bash', { command: 'echo ran >> ran.txt' })} [[mock:tokens 50]]`,
       { maxOutputTokens: 60 },
     );
-    // The second call may write 10 tokens: the mock, like a real model, stops there mid-answer.
-    const cut = await runAgentLoop(req, harness(req).deps);
-    assert.equal(cut.usage.outputTokens, 60);
+    // The second call may write 10 tokens: the mock, like a real model, stops there in the middle
+    // of the tool call's JSON, and a cut tool call is never run (S801).
+    await assert.rejects(
+      runAgentLoop(req, harness(req).deps),
+      (err: Error & { usage?: { outputTokens: number } }) => {
+        assert.equal(err.name, 'BudgetExceededError');
+        assert.equal(err.usage?.outputTokens, 60);
+        return true;
+      },
+    );
+    assert.equal(mock.requests[1]?.stopReason, 'max_tokens');
     assert.deepEqual(
       mock.requests.map((r) => r.maxTokens),
       [60, 10],

@@ -234,8 +234,8 @@ void describe('cost safety', () => {
     );
     assert.deepEqual(report.usage, { inputTokens: 6000, outputTokens: 1500 });
     const expected =
-      costOf('claude-haiku-4-5', { inputTokens: 1200, outputTokens: 300 }) +
-      4 * costOf('claude-sonnet-4-6', { inputTokens: 1200, outputTokens: 300 });
+      (costOf('claude-haiku-4-5', { inputTokens: 1200, outputTokens: 300 }) ?? NaN) +
+      4 * (costOf('claude-sonnet-4-6', { inputTokens: 1200, outputTokens: 300 }) ?? NaN);
     assert.ok(
       Math.abs(report.estimatedCostUsd - expected) < 1e-6,
       `${report.estimatedCostUsd} vs ${expected}`,

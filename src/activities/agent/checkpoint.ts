@@ -1,6 +1,6 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type { ValidationIssue } from '../../errors';
-import type { TokenUsage } from '../../types';
+import type { CompactionRecord, TokenUsage } from '../../types';
 import type { AgentWorktree } from './worktree';
 
 /**
@@ -31,6 +31,21 @@ export interface AgentCheckpoint {
    */
   messages: Anthropic.MessageParam[] | null;
   worktree: AgentWorktree | null;
+  /** The loop's own progress beyond the conversation (S801, S803); absent in older checkpoints. */
+  loop?: LoopProgress;
+}
+
+/** What the loop tracks besides the conversation, so a resumed attempt carries on the same way. */
+export interface LoopProgress {
+  /** The last answer stopped with `pause_turn`: the model is asked to go on with no new message. */
+  paused: boolean;
+  /** Answers cut off at max_tokens so far. */
+  cuts: number;
+  /** Text of answers cut off at max_tokens and continued, which the final answer is appended to. */
+  continuedText: string;
+  compactions: CompactionRecord[];
+  /** Whether any answer was priced at an unknown price. */
+  costUnknown: boolean;
 }
 
 /** The checkpoint to send, with the conversation left out when it is too big to carry. */
@@ -57,11 +72,12 @@ export function readCheckpoint(details: unknown): AgentCheckpoint | null {
     model: c.model,
     turns: c.turns,
     modelCalls: isNumber(c.modelCalls) ? c.modelCalls : c.turns,
-    usage: { inputTokens: c.usage.inputTokens, outputTokens: c.usage.outputTokens },
+    usage: { ...c.usage },
     costUsd: isNumber(c.costUsd) ? c.costUsd : 0,
     schemaAttempts: isNumber(c.schemaAttempts) ? c.schemaAttempts : 0,
     lastIssues: Array.isArray(c.lastIssues) ? c.lastIssues : [],
     messages: c.messages ?? null,
     worktree: c.worktree ?? null,
+    ...(typeof c.loop === 'object' && c.loop !== null ? { loop: c.loop } : {}),
   };
 }

@@ -1,13 +1,24 @@
 import type Anthropic from '@anthropic-ai/sdk';
+import { transformJSONSchema } from '@anthropic-ai/sdk/lib/transform-json-schema';
 import { AgentError, AgentOutputError, BudgetExceededError } from '../../errors';
 import type { ValidationIssue } from '../../errors';
 import type { AgentRequest, AgentResult, JsonSchema, TokenUsage } from '../../types';
-import { classifyModelError } from '../model-errors';
-import { turnCost } from '../pricing';
-import { compileSchema, formatIssues, validateAgainst } from '../schema';
+import type { ContextState } from './context';
+import { compactConversation, estimateTokens, needsCompaction } from './context';
+import { StreamIdleError, classifyModelError } from '../model-errors';
+import type { ModelLimits } from '../model-info';
+import {
+  builtInLimits,
+  canDisableThinking,
+  modelLimits,
+  supportsStructuredOutputs,
+  thinksByDefault,
+} from '../model-info';
+import { addUsage, turnCost } from '../pricing';
+import { checkSchemaRoot, compileSchema, formatIssues, validateAgainst } from '../schema';
 import { executeToolCall } from '../tools/execute';
 import type { AgentTool, ToolContext } from '../tools/tool-types';
-import type { AgentCheckpoint } from './checkpoint';
+import type { AgentCheckpoint, LoopProgress } from './checkpoint';
 import { CHECKPOINT_MAX_BYTES, fitCheckpoint } from './checkpoint';
 import type { AgentWorktree } from './worktree';
 
@@ -21,8 +32,12 @@ const RETRY_BASE_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
 /** A server's `retry-after` is honoured up to this long. */
 const RETRY_AFTER_MAX_MS = 10 * 60_000;
-/** Output tokens one model call may produce unless the run's budget allows fewer. */
-const DEFAULT_MAX_TOKENS = 16_000;
+/** Answers cut off at max_tokens an agent may continue from before it fails (S801). */
+export const MAX_CUT_ANSWERS = 3;
+/** A stream that sends no event for this long is abandoned and the call retried (S804). */
+export const DEFAULT_STREAM_IDLE_MS = 120_000;
+/** Thinking budget when `thinking: true` meets a model without adaptive thinking. */
+const DEFAULT_THINKING_BUDGET = 16_000;
 
 /** Everything the loop needs from its surroundings, so tests and the activity inject real parts. */
 export interface AgentLoopDeps {
@@ -47,7 +62,12 @@ export interface AgentLoopDeps {
   /** The agent's worktree, saved in checkpoints so a retry works in the same one. */
   worktree?: AgentWorktree | null;
   maxTurns?: number;
+  /** Cap on each call's max_tokens; by default the model's own limit (S801). */
   maxTokens?: number;
+  /** The model's limits, instead of asking the Models API. */
+  limits?: ModelLimits;
+  /** A stream idle for this long is abandoned and retried; default {@link DEFAULT_STREAM_IDLE_MS}. */
+  streamIdleMs?: number;
   /** Retries of one model call on rate limits, overload, 5xx and lost connections (S404). */
   maxModelRetries?: number;
   retryBaseMs?: number;
@@ -100,6 +120,13 @@ interface LoopState {
   schemaAttempts: number;
   lastIssues: ValidationIssue[];
   messages: Anthropic.MessageParam[];
+  progress: LoopProgress;
+  /** Input tokens of the last request, as the API counted them (fresh, cache writes and reads). */
+  lastInputTokens: number | null;
+}
+
+function freshProgress(): LoopProgress {
+  return { paused: false, cuts: 0, continuedText: '', compactions: [], costUnknown: false };
 }
 
 function freshState(request: AgentRequest, startedAt: number): LoopState {
@@ -112,6 +139,8 @@ function freshState(request: AgentRequest, startedAt: number): LoopState {
     schemaAttempts: 0,
     lastIssues: [],
     messages: [{ role: 'user', content: request.prompt }],
+    progress: freshProgress(),
+    lastInputTokens: null,
   };
 }
 
@@ -140,6 +169,8 @@ function initialState(request: AgentRequest, deps: AgentLoopDeps, now: number): 
     schemaAttempts: saved.schemaAttempts,
     lastIssues: saved.lastIssues,
     messages: saved.messages,
+    progress: { ...freshProgress(), ...(saved.loop ?? {}) },
+    lastInputTokens: null,
   };
 }
 
@@ -149,10 +180,39 @@ function backoffMs(attempt: number, base: number): number {
   return Math.round(exp / 2 + (Math.random() * exp) / 2);
 }
 
+/** One streamed call that gives up when no event arrives for `idleMs` (S804). */
+async function streamOnce(
+  deps: AgentLoopDeps,
+  params: Anthropic.MessageCreateParamsNonStreaming,
+  idleMs: number,
+): Promise<Anthropic.Message> {
+  const idle = new AbortController();
+  const signal = AbortSignal.any([deps.signal, idle.signal]);
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => idle.abort(new StreamIdleError(idleMs)), idleMs);
+  };
+  arm();
+  try {
+    const stream = deps.client.messages.stream(params, { signal, maxRetries: 0 });
+    // Every event, `ping` included, proves the stream alive.
+    stream.on('streamEvent', arm);
+    return await stream.finalMessage();
+  } catch (err) {
+    if (idle.signal.aborted && !deps.signal.aborted) throw idle.signal.reason as Error;
+    throw err;
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
 /**
  * One model call with weft as the single retry owner (the SDK's retries are off): retryable
  * failures wait (honouring `retry-after`) and try again; when retries run out, or the failure is
- * not retryable, the error is non-retryable so Temporal does not retry the whole agent (S404).
+ * not retryable, the error is non-retryable so Temporal does not retry the whole agent (S404,
+ * S804). The API's `x-should-retry` header decides over the status code; a spend-limit 429 is
+ * terminal; a stalled stream is abandoned and retried.
  */
 async function callModel(
   deps: AgentLoopDeps,
@@ -160,15 +220,19 @@ async function callModel(
   params: Anthropic.MessageCreateParamsNonStreaming,
 ): Promise<Anthropic.Message> {
   const maxRetries = deps.maxModelRetries ?? DEFAULT_MODEL_RETRIES;
+  const idleMs = deps.streamIdleMs ?? DEFAULT_STREAM_IDLE_MS;
   for (let attempt = 0; ; attempt++) {
     deps.heartbeat();
     state.modelCalls++;
     try {
-      return await deps.client.messages.stream(params, { signal: deps.signal, maxRetries: 0 }).finalMessage();
+      return await streamOnce(deps, params, idleMs);
     } catch (err) {
       if (deps.signal.aborted) throw err;
       const failure = classifyModelError(err);
-      if (!failure.retryable) throw failure.error;
+      if (!failure.retryable) {
+        if (failure.promptTooLong) throw new PromptTooLong(failure.error);
+        throw failure.error;
+      }
       if (attempt >= maxRetries) {
         throw new AgentError(`${failure.error.message} (gave up after ${attempt + 1} attempts)`, {
           ...(failure.error.status === undefined ? {} : { status: failure.error.status }),
@@ -182,6 +246,13 @@ async function callModel(
           : backoffMs(attempt, deps.retryBaseMs ?? RETRY_BASE_MS);
       await deps.sleep(wait);
     }
+  }
+}
+
+/** A "prompt is too long" 400, which the loop answers by compacting once (S803). */
+class PromptTooLong extends Error {
+  constructor(readonly error: AgentError) {
+    super(error.message);
   }
 }
 
@@ -200,35 +271,100 @@ function toolUsesOf(message: Anthropic.MessageParam | undefined): Anthropic.Tool
   );
 }
 
+/** Most blocks the API looks back from a breakpoint for an earlier cache entry. */
+const CACHE_LOOKBACK = 20;
+
 /**
- * The request's view of the conversation, with prompt-cache breakpoints on the system prompt and
- * on the newest message, so each turn re-reads the previous ones from the cache. The stored
- * conversation is left without them: the API allows only a few breakpoints per request.
+ * The request's view of the conversation, with prompt-cache breakpoints: on the newest message,
+ * and, when the newest turn added more blocks than the API looks back (a wide parallel tool
+ * turn), also on the last block the previous request cached, so the earlier prefix is still
+ * found. The system prompt holds a third. The stored conversation is left without them: the API
+ * allows only four per request.
  */
-function cachedMessages(messages: Anthropic.MessageParam[]): Anthropic.MessageParam[] {
-  const last = messages[messages.length - 1];
-  if (last?.role !== 'user') return messages;
-  const blocks: Anthropic.ContentBlockParam[] =
-    typeof last.content === 'string' ? [{ type: 'text', text: last.content }] : [...last.content];
-  const tail = blocks[blocks.length - 1];
-  if (!tail || (tail.type !== 'text' && tail.type !== 'tool_result')) return messages;
-  blocks[blocks.length - 1] = { ...tail, cache_control: { type: 'ephemeral' } };
-  return [...messages.slice(0, -1), { role: 'user', content: blocks }];
+function cachedMessages(messages: Anthropic.MessageParam[], ttl: '5m' | '1h'): Anthropic.MessageParam[] {
+  const control =
+    ttl === '1h' ? { type: 'ephemeral' as const, ttl: '1h' as const } : { type: 'ephemeral' as const };
+  const out = messages.map((m) => ({ ...m }));
+  const mark = (index: number): boolean => {
+    const message = out[index];
+    if (!message) return false;
+    const blocks: Anthropic.ContentBlockParam[] =
+      typeof message.content === 'string' ? [{ type: 'text', text: message.content }] : [...message.content];
+    const tail = blocks[blocks.length - 1];
+    if (!tail || tail.type === 'thinking' || tail.type === 'redacted_thinking') return false;
+    blocks[blocks.length - 1] = { ...tail, cache_control: control } as Anthropic.ContentBlockParam;
+    out[index] = { ...message, content: blocks } as Anthropic.MessageParam;
+    return true;
+  };
+  const last = out.length - 1;
+  if (out[last]?.role !== 'user') return messages;
+  mark(last);
+  // Blocks added since the previous request's breakpoint (the user message before the last turn).
+  const previous = last - 2;
+  if (previous >= 0) {
+    const added = out
+      .slice(previous + 1)
+      .reduce((n, m) => n + (typeof m.content === 'string' ? 1 : m.content.length), 0);
+    if (added > CACHE_LOOKBACK - 2) mark(previous);
+  }
+  return out;
+}
+
+/** The schema as a strict tool's input schema: the subset native structured outputs accept. */
+function strictSchema(schema: JsonSchema): Anthropic.Tool.InputSchema {
+  try {
+    return transformJSONSchema(schema) as Anthropic.Tool.InputSchema;
+  } catch {
+    return schema as Anthropic.Tool.InputSchema;
+  }
+}
+
+/**
+ * The thinking setting of a request, from `agent({ thinking })` and what the model can do (S802):
+ * `adaptive` falls back to a budget where the model has no adaptive thinking, a budget is kept
+ * below max_tokens, and `disabled` is left out where the model cannot stop thinking.
+ */
+function thinkingParam(
+  asked: AgentRequest['thinking'],
+  limits: ModelLimits,
+  maxTokens: number,
+): Anthropic.ThinkingConfigParam | undefined {
+  if (!asked) return undefined;
+  if (asked.type === 'disabled') return canDisableThinking(limits) ? { type: 'disabled' } : undefined;
+  const adaptive = limits.capabilities?.thinking?.types?.adaptive?.supported !== false;
+  const manual = limits.capabilities?.thinking?.types?.enabled?.supported !== false;
+  if (asked.type === 'enabled' || !adaptive) {
+    const wanted = asked.type === 'enabled' ? asked.budget_tokens : DEFAULT_THINKING_BUDGET;
+    const budget = Math.max(1024, Math.min(wanted, maxTokens - 1));
+    if (manual && budget < maxTokens) return { type: 'enabled', budget_tokens: budget };
+  }
+  return { type: 'adaptive' };
 }
 
 /**
  * One agent: a conversation with the model and its tools until the model ends its turn, or until
  * it calls StructuredOutput with a valid answer when a schema was asked for (S201, S202, S401).
- * After every step the state goes out as a checkpoint, so a retried attempt continues from there;
- * tool calls in flight when a worker died run again (S405).
+ * Every stop reason is handled (S801): a cut answer is continued, never used as it stands; a
+ * paused turn is resumed; a refusal fails the agent. Near the context window the conversation is
+ * compacted (S803). After every step the state goes out as a checkpoint, so a retried attempt
+ * continues from there; tool calls in flight when a worker died run again (S405).
  */
 export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): Promise<AgentResult> {
   const now = deps.now ?? Date.now;
   const schema = request.schema;
-  // An invalid schema fails before any model call, so no tokens are spent on it (S202).
-  if (schema) compileSchema(schema);
+  // An invalid schema fails before any model call, so no tokens are spent on it (S202, S802).
+  if (schema) {
+    checkSchemaRoot(schema);
+    compileSchema(schema);
+  }
   const tools = deps.tools ?? [];
   const cwd = deps.cwd ?? request.cwd;
+  const state = initialState(request, deps, now());
+  const resumedTurns = state.turns;
+  const limits =
+    deps.limits ??
+    (await modelLimits(deps.client, deps.model, deps.signal).catch(() => builtInLimits(deps.model)));
+  const strict = supportsStructuredOutputs(limits);
   const toolParams: Anthropic.Tool[] = tools.map((t) => ({
     name: t.name,
     description: t.description,
@@ -238,15 +374,27 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
     toolParams.push({
       name: STRUCTURED_OUTPUT,
       description: 'Return your final answer to the workflow script. Call this exactly once, when done.',
-      input_schema: schema as Anthropic.Tool.InputSchema,
+      // Where the model has structured outputs, the answer is constrained to the schema as it is
+      // written (S802); ajv still checks the original schema, whose keywords strict mode drops.
+      ...(strict
+        ? { strict: true, input_schema: strictSchema(schema) }
+        : { input_schema: schema as Anthropic.Tool.InputSchema }),
     });
   }
   const system = buildSystemPrompt({ instructions: deps.instructions ?? null, schema, cwd, tools });
   const maxTurns = deps.maxTurns ?? request.maxTurns;
   const allowance = request.maxOutputTokens ?? null;
-  const state = initialState(request, deps, now());
-  const resumedTurns = state.turns;
   const toolCtx: ToolContext = { cwd, signal: deps.signal, heartbeat: () => deps.heartbeat() };
+  const modelMax = Math.min(limits.maxOutputTokens, deps.maxTokens ?? Infinity);
+  const context: ContextState = {
+    window: limits.contextWindow,
+    client: deps.client,
+    model: deps.model,
+    signal: deps.signal,
+  };
+  // Long agents outlive the 5-minute cache TTL between turns (a long Bash, a slow tool): from the
+  // third turn on, breakpoints ask for the 1-hour TTL.
+  const cacheTtl = (): '5m' | '1h' => (state.turns >= 3 ? '1h' : '5m');
 
   const save = (): void => {
     deps.heartbeat(
@@ -264,6 +412,7 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
           // A copy, so the timer's beats resend this step rather than a later, unsettled one.
           messages: [...state.messages],
           worktree: deps.worktree ?? null,
+          loop: { ...state.progress, compactions: [...state.progress.compactions] },
         },
         deps.checkpointMaxBytes ?? CHECKPOINT_MAX_BYTES,
       ),
@@ -280,6 +429,8 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
     worktree: null,
     modelCalls: state.modelCalls,
     resumedTurns,
+    compactions: [...state.progress.compactions],
+    costKnown: !state.progress.costUnknown,
   });
   const outputError = (): AgentOutputError =>
     new AgentOutputError(
@@ -293,12 +444,34 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
     if (deps.signal.aborted) throw deps.signal.reason ?? new Error('cancelled');
     return results;
   };
+  const compact = async (
+    trigger: 'threshold' | 'context-window-exceeded' | 'prompt-too-long',
+  ): Promise<void> => {
+    const before = estimateTokens(state.messages, state.lastInputTokens);
+    const outcome = await compactConversation(state.messages, context, {
+      force: trigger !== 'threshold',
+      estimate: before,
+    });
+    for (const step of outcome.steps) {
+      state.progress.compactions.push({ turn: state.turns, trigger, ...step });
+    }
+    if (outcome.summaryUsage) {
+      const spent = turnCost(deps.model, outcome.summaryUsage);
+      addUsage(state.usage, spent.usage);
+      state.modelCalls++;
+      if (spent.costUsd === null) state.progress.costUnknown = true;
+      else state.costUsd += spent.costUsd;
+    }
+    state.messages = outcome.messages;
+    state.lastInputTokens = null;
+  };
 
   try {
     save();
+    let reactedToTooLong = false;
     for (;;) {
       const last = state.messages[state.messages.length - 1];
-      if (last?.role === 'assistant') {
+      if (last?.role === 'assistant' && !state.progress.paused) {
         // The model has spoken and its turn is not settled yet: either just now, or in the
         // checkpoint of an attempt whose worker died before its tool calls finished.
         const uses = toolUsesOf(last);
@@ -329,7 +502,7 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
             content: `You must answer by calling the ${STRUCTURED_OUTPUT} tool with input that matches its schema. Do not answer in prose.`,
           });
         } else {
-          return result(finalText(last.content));
+          return result(state.progress.continuedText + finalText(last.content));
         }
         save();
         continue;
@@ -340,39 +513,111 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
           `agent "${request.label}" did not finish within ${maxTurns} turns (--max-turns)`,
         );
       }
-      let maxTokens = deps.maxTokens ?? DEFAULT_MAX_TOKENS;
+      let maxTokens = modelMax;
       if (allowance !== null) {
         const left = allowance - state.usage.outputTokens;
         if (left <= 0) throw allowanceSpent(request.label, allowance);
         maxTokens = Math.min(maxTokens, left);
       }
+      if (needsCompaction(state.messages, state.lastInputTokens, maxTokens, context.window)) {
+        await compact('threshold');
+        save();
+      }
+      const thinking = thinkingParam(request.thinking, limits, maxTokens);
+      const thinks = thinking ? thinking.type !== 'disabled' : thinksByDefault(limits);
       // On its last turn a schema agent must answer, rather than end with the work half reported.
-      const mustAnswer = schema !== null && state.turns === maxTurns - 1;
-      const message = await callModel(deps, state, {
+      // Forcing a tool is refused while the model thinks, so then the agent is told instead (S802).
+      const lastTurn = schema !== null && state.turns === maxTurns - 1;
+      const force = lastTurn && !thinks;
+      let messages = cachedMessages(state.messages, cacheTtl());
+      if (lastTurn && !force) messages = withReminder(messages, LAST_TURN_REMINDER);
+      const params: Anthropic.MessageCreateParamsNonStreaming = {
         model: deps.model,
         max_tokens: maxTokens,
         system: [{ type: 'text', text: system, cache_control: { type: 'ephemeral' } }],
-        messages: cachedMessages(state.messages),
+        messages,
         ...(toolParams.length > 0 ? { tools: toolParams } : {}),
-        ...(mustAnswer ? { tool_choice: { type: 'tool', name: STRUCTURED_OUTPUT } } : {}),
-      });
+        ...(force ? { tool_choice: { type: 'tool', name: STRUCTURED_OUTPUT } } : {}),
+        ...(thinking ? { thinking } : {}),
+        ...(request.effort ? { output_config: { effort: request.effort } } : {}),
+      };
+      let message: Anthropic.Message;
+      try {
+        message = await callModel(deps, state, params);
+      } catch (err) {
+        if (!(err instanceof PromptTooLong)) throw err;
+        // Our estimate was short of the API's count: compact once, then ask again (S803).
+        if (reactedToTooLong) throw err.error;
+        reactedToTooLong = true;
+        // The API names the real limit ("… tokens > 200000 maximum"): later turns plan with it.
+        const limit = /> (\d+) maximum/.exec(err.message)?.[1];
+        if (limit) context.window = Math.min(context.window, Number(limit));
+        await compact('prompt-too-long');
+        save();
+        continue;
+      }
+      reactedToTooLong = false;
       state.turns++;
       const spent = turnCost(deps.model, message.usage);
-      state.usage.inputTokens += spent.usage.inputTokens;
-      state.usage.outputTokens += spent.usage.outputTokens;
-      state.costUsd += spent.costUsd;
-      if (
-        allowance !== null &&
-        message.stop_reason === 'max_tokens' &&
-        state.usage.outputTokens >= allowance
-      ) {
-        // Cut off by the allowance. A plain text answer stands as far as it got (the run's next
-        // agent() then stops the run); a cut tool call or StructuredOutput must not be acted on.
+      addUsage(state.usage, spent.usage);
+      if (spent.costUsd === null) state.progress.costUnknown = true;
+      else state.costUsd += spent.costUsd;
+      state.lastInputTokens =
+        message.usage.input_tokens +
+        (message.usage.cache_creation_input_tokens ?? 0) +
+        (message.usage.cache_read_input_tokens ?? 0) +
+        message.usage.output_tokens;
+      state.progress.paused = false;
+
+      const stop = message.stop_reason;
+      if (stop === 'refusal') {
+        // The refused turn is not kept: an empty assistant turn would be refused by the API.
+        throw new AgentError(refusalMessage(request.label, message), { retryable: false });
+      }
+      if (stop === 'max_tokens' || stop === 'model_context_window_exceeded') {
+        const cutByAllowance = allowance !== null && state.usage.outputTokens >= allowance;
         const cutTool = message.content.some((b) => b.type === 'tool_use');
-        if (schema || cutTool) throw allowanceSpent(request.label, allowance);
+        if (cutByAllowance) {
+          // Cut off by the allowance. A plain text answer stands as far as it got (the run's next
+          // agent() then stops the run); a cut tool call or StructuredOutput must not be acted on.
+          if (schema || cutTool) throw allowanceSpent(request.label, allowance);
+          state.messages.push({ role: 'assistant', content: message.content });
+          save();
+          continue;
+        }
+        state.progress.cuts++;
+        if (state.progress.cuts > MAX_CUT_ANSWERS) {
+          throw new AgentError(
+            `agent "${request.label}": the model's answer was cut off (${stop}) ${state.progress.cuts} times; a cut tool call or answer is never used`,
+          );
+        }
+        if (schema && cutTool) {
+          state.schemaAttempts += message.content.some(
+            (b) => b.type === 'tool_use' && b.name === STRUCTURED_OUTPUT,
+          )
+            ? 1
+            : 0;
+          state.lastIssues = [{ path: '', message: `${STRUCTURED_OUTPUT} was cut off at the output limit` }];
+        }
+        continueAfterCut(state, message, cutTool, maxTokens);
+        if (stop === 'model_context_window_exceeded') await compact('context-window-exceeded');
+        save();
+        continue;
       }
       const turn: Anthropic.MessageParam = { role: 'assistant', content: message.content };
-      state.messages.push(turn);
+      if (message.content.length === 0) {
+        // An empty end_turn (the model had nothing to add) cannot be sent back; it ends the agent.
+        if (!schema) return result(state.progress.continuedText);
+        state.messages.push({ role: 'assistant', content: [{ type: 'text', text: '(no answer)' }] });
+      } else {
+        state.messages.push(turn);
+      }
+      if (stop === 'pause_turn') {
+        // A long server-tool turn paused by the API: sending it back as it is lets the model go on.
+        state.progress.paused = true;
+        save();
+        continue;
+      }
       if (schema) {
         const uses = toolUsesOf(turn);
         const answer = uses.find((u) => u.name === STRUCTURED_OUTPUT);
@@ -389,8 +634,61 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
       save();
     }
   } catch (err) {
-    throw withUsage(err, state);
+    throw withUsage(err instanceof PromptTooLong ? err.error : err, state);
   }
+}
+
+const LAST_TURN_REMINDER = `This is your last turn: answer now by calling the ${STRUCTURED_OUTPUT} tool with your result so far.`;
+
+/** The request's messages with a text block added to the final user message. */
+function withReminder(messages: Anthropic.MessageParam[], text: string): Anthropic.MessageParam[] {
+  const last = messages[messages.length - 1];
+  if (last?.role !== 'user') return messages;
+  const blocks: Anthropic.ContentBlockParam[] =
+    typeof last.content === 'string' ? [{ type: 'text', text: last.content }] : [...last.content];
+  return [...messages.slice(0, -1), { role: 'user', content: [...blocks, { type: 'text', text }] }];
+}
+
+/**
+ * Carries on after an answer cut off at max_tokens (S801). The cut tool calls are dropped, never
+ * run with half their input; what the model wrote before them stays. A text answer is continued
+ * and joined; a cut tool call is asked for again, smaller.
+ */
+function continueAfterCut(
+  state: LoopState,
+  message: Anthropic.Message,
+  cutTool: boolean,
+  maxTokens: number,
+): void {
+  const kept = message.content.filter(
+    (b) => b.type !== 'tool_use' && b.type !== 'server_tool_use' && !(b.type === 'text' && b.text === ''),
+  ) as Anthropic.ContentBlockParam[];
+  const hasText = kept.some((b) => b.type === 'text');
+  let note: string;
+  if (cutTool) {
+    note = `Your last tool call was cut off at the output limit (${maxTokens} tokens) and was not run. Call it again with less input: split large content over several calls.`;
+  } else if (hasText) {
+    state.progress.continuedText += finalText(kept);
+    note =
+      'Your answer was cut off at the output limit. Continue exactly where it stopped, without repeating anything.';
+  } else {
+    note = 'Your answer was cut off at the output limit while you were thinking. Think less and answer.';
+  }
+  // The turn stays, so the conversation shows what happened; with nothing said, a marker stands in
+  // for it (an empty assistant turn is refused by the API). It is not part of the answer.
+  if (!hasText) kept.push({ type: 'text', text: CUT_MARKER });
+  state.messages.push({ role: 'assistant', content: kept });
+  state.messages.push({ role: 'user', content: note });
+}
+
+/** Stands in for the text of an answer that was cut off before it said anything. */
+const CUT_MARKER = '[cut off at the output limit]';
+
+function refusalMessage(label: string, message: Anthropic.Message): string {
+  const details = message.stop_details as { category?: string | null; explanation?: string | null } | null;
+  const category = details?.category ? ` (${details.category})` : '';
+  const explanation = details?.explanation ? `: ${details.explanation}` : '';
+  return `agent "${label}": the model refused the request${category}${explanation}`;
 }
 
 function allowanceSpent(label: string, allowance: number): BudgetExceededError {
