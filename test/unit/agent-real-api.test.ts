@@ -283,7 +283,9 @@ void describe('S802 structured output on thinking models', () => {
     assert.equal(mock.requests[1]?.toolChoice, null);
     assert.ok(mock.requests.every((r) => r.status === 200));
     mock.reset();
-    const budgeted = request('think [[mock:reply ok]]', { thinking: { type: 'enabled', budget_tokens: 2048 } });
+    const budgeted = request('think [[mock:reply ok]]', {
+      thinking: { type: 'enabled', budget_tokens: 2048 },
+    });
     await runAgentLoop(budgeted, deps(budgeted));
     assert.deepEqual(mock.requests[0]?.thinking, { type: 'enabled', budget_tokens: 2048 });
   });
