@@ -22,6 +22,7 @@ import { dryRunAgent } from './agent/dry-run';
 import { runAgentLoop } from './agent/run-agent';
 import type { AgentWorktree } from './agent/worktree';
 import { createWorktree, finishWorktree, reopenWorktree } from './agent/worktree';
+import { resolveModelAlias } from './model-info';
 import { selectTools } from './tools/registry';
 
 /** Interval of the agent activity's background heartbeat; well under the workflow's 15 s timeout. */
@@ -55,7 +56,8 @@ export function resolveModel(
   fallback: string,
 ): string {
   const explicit = request.explicitModel === undefined ? request.model : request.explicitModel;
-  return explicit ?? definition?.model ?? request.model ?? fallback;
+  // Claude Code's aliases (`haiku`, `opusplan`, `sonnet[1m]`, `default`) are never sent raw.
+  return resolveModelAlias(explicit ?? definition?.model ?? request.model ?? fallback, fallback);
 }
 
 async function workingDir(dir: string): Promise<string> {

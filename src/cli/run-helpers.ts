@@ -5,7 +5,9 @@ import type { RunSummary, StartOptions, WeftClient } from '../client/weft-client
 import { isYamlPath } from '../agentos/compile-yaml';
 import { compileWorkflowFile } from '../compiler/compile-workflow-file';
 import { resolveWorkflowRef } from '../compiler/saved-workflows';
-import { BUNDLED_WORKFLOWS_DIR, loadConfig } from '../config';
+import { resolveModelAlias } from '../activities/model-info';
+import { PRICED_MODELS, isPriced } from '../activities/pricing';
+import { BUNDLED_WORKFLOWS_DIR, DEFAULT_MODEL, loadConfig } from '../config';
 import { ConfigError } from '../errors';
 import type { CompiledScript, RunProgress } from '../types';
 import { EXIT, printJson, stderr } from './command-context';
@@ -204,6 +206,41 @@ export function followProgress(client: WeftClient, runId: string, intervalMs = 5
     if (final) printer?.update(final);
     if (summary) printer?.finish(summary, final?.agents ?? []);
   };
+}
+
+/**
+ * The models a run may use that can be known before it starts: `--model` (else `WEFT_MODEL`, else
+ * weft's default), the phases' models and every literal `model: '...'` in the script, aliases
+ * resolved as agents resolve them.
+ */
+export function modelsOfRun(
+  script: CompiledScript,
+  flags: RunFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
+  const fallback = env.WEFT_MODEL?.trim() || DEFAULT_MODEL;
+  const named = [flags.model ?? fallback, ...(script.meta.phases ?? []).map((p) => p.model)];
+  for (const match of script.code.matchAll(/\bmodel\s*:\s*(['"`])([^'"`\n]+)\1/g)) named.push(match[2]);
+  const models = named.filter((m): m is string => typeof m === 'string' && m.trim() !== '');
+  return [...new Set(models.map((m) => resolveModelAlias(m, fallback)))];
+}
+
+/**
+ * `--max-cost` needs a price for every model the run uses: a run on a model weft cannot price
+ * would never see its spend grow, so the ceiling would not hold. Refused before it starts (S805).
+ */
+export function refuseUnpricedModels(
+  script: CompiledScript,
+  flags: RunFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): void {
+  if (flags.maxCost === undefined || flags.dryRun) return;
+  const unpriced = modelsOfRun(script, flags, env).filter((m) => !isPriced(m));
+  if (unpriced.length > 0) {
+    throw new ConfigError(
+      `--max-cost cannot be kept: no known price for ${unpriced.join(', ')} (weft prices ${PRICED_MODELS.length} Claude models; see README "How cost is counted")`,
+    );
+  }
 }
 
 /** Refuses to start a run whose embedded worker could not reach any model. */

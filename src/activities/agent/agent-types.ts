@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../../errors';
+import { MODEL_ALIASES } from '../model-info';
 
 /** A named agent definition in Claude Code's format (S403). */
 export interface AgentDefinition {
@@ -18,11 +19,7 @@ export interface AgentDefinition {
 }
 
 /** Claude Code's model aliases in agent definitions, mapped to current model ids. */
-export const MODEL_ALIASES: Readonly<Record<string, string>> = {
-  sonnet: 'claude-sonnet-4-6',
-  opus: 'claude-opus-4-7',
-  haiku: 'claude-haiku-4-5',
-};
+export { MODEL_ALIASES };
 
 /**
  * The folders searched for `<name>.md` definitions, first match wins: the project's own weft

@@ -14,6 +14,7 @@ import {
   followProgress,
   loadTarget,
   printSummary,
+  refuseUnpricedModels,
   requireModelAccess,
   startOptions,
 } from '../run-helpers';
@@ -39,6 +40,7 @@ export async function runCompiled(
 ): Promise<number> {
   const cwd = path.resolve(flags.cwd ?? process.cwd());
   if (!activityDeps) requireModelAccess(flags);
+  refuseUnpricedModels(script, flags);
   const client = await WeftClient.connect();
   let worker: WeftWorker | null = null;
   try {
@@ -72,6 +74,7 @@ export async function runCompiled(
 async function startScript(target: string, flags: RunFlags): Promise<number> {
   const cwd = path.resolve(flags.cwd ?? process.cwd());
   const script = await loadTarget(target, cwd);
+  refuseUnpricedModels(script, flags);
   const client = await WeftClient.connect();
   try {
     const runId = await client.start(script, startOptions(flags, cwd));
