@@ -62,6 +62,9 @@ export interface WorkflowToolInput {
   maxCostUsd?: number;
   dryRun?: boolean;
   confirm?: boolean;
+  /** The caller's own threshold; it can only lower the server's. */
+  confirmAboveAgents?: number;
+  confirmAboveUsd?: number;
 }
 
 /** The Workflow tool's answer when a run started. */
@@ -177,9 +180,17 @@ export class McpRuns {
     if (!options.dryRun && this.policy.embeddedWorker) requireModelAccess();
 
     let estimate: DryRunReport | undefined;
-    if (!options.dryRun && !input.confirm && this.hasThreshold()) {
+    const thresholds = {
+      agents: lowest(input.confirmAboveAgents, this.policy.confirmAboveAgents),
+      usd: lowest(input.confirmAboveUsd, this.policy.confirmAboveUsd),
+    };
+    if (
+      !options.dryRun &&
+      !input.confirm &&
+      (thresholds.agents !== undefined || thresholds.usd !== undefined)
+    ) {
       const { report, runId: estimateRunId } = await this.estimate(script, options);
-      const reason = this.overThreshold(report);
+      const reason = overThreshold(report, thresholds);
       if (reason !== null) {
         return {
           needsConfirmation: true,
@@ -201,21 +212,6 @@ export class McpRuns {
       dryRun: options.dryRun ?? false,
       ...(estimate ? { estimate } : {}),
     };
-  }
-
-  private hasThreshold(): boolean {
-    return this.policy.confirmAboveAgents !== undefined || this.policy.confirmAboveUsd !== undefined;
-  }
-
-  private overThreshold(report: DryRunReport): string | null {
-    const { confirmAboveAgents, confirmAboveUsd } = this.policy;
-    if (confirmAboveAgents !== undefined && report.agents > confirmAboveAgents) {
-      return `the dry run started ${report.agents} agents, above this server's confirmation threshold of ${confirmAboveAgents}: show the estimate to the user and call again with confirm: true if they agree`;
-    }
-    if (confirmAboveUsd !== undefined && report.estimatedCostUsd > confirmAboveUsd) {
-      return `the estimate is $${report.estimatedCostUsd}, above this server's confirmation threshold of $${confirmAboveUsd}: show the estimate to the user and call again with confirm: true if they agree`;
-    }
-    return null;
   }
 
   /** Runs the script as a dry run (an ordinary run against the built-in model) and prices it. */
@@ -513,6 +509,18 @@ export async function saveInlineScript(source: string, cwd: string): Promise<str
   const existing = await readFile(file, 'utf8').catch(() => null);
   if (existing !== source) await writeFile(file, source);
   return file;
+}
+
+/** Why the estimate needs the user's confirmation, or null when it is within the thresholds. */
+function overThreshold(report: DryRunReport, thresholds: { agents?: number; usd?: number }): string | null {
+  const ask = 'show the estimate to the user and call again with confirm: true if they agree';
+  if (thresholds.agents !== undefined && report.agents > thresholds.agents) {
+    return `the dry run started ${report.agents} agents, above the confirmation threshold of ${thresholds.agents}: ${ask}`;
+  }
+  if (thresholds.usd !== undefined && report.estimatedCostUsd > thresholds.usd) {
+    return `the estimate is $${report.estimatedCostUsd}, above the confirmation threshold of $${thresholds.usd}: ${ask}`;
+  }
+  return null;
 }
 
 function requireModelAccess(): void {

@@ -119,6 +119,18 @@ export const TOOL_DEFINITIONS: readonly ToolDefinition[] = [
           description: 'hard ceiling on spend in US dollars',
         },
         dryRun: { type: 'boolean', description: 'answer every agent from the built-in model: no spend' },
+        confirmAboveAgents: {
+          type: 'integer',
+          minimum: 0,
+          description:
+            "return the estimate instead of starting when the dry run starts more agents than this (only tightens the server's threshold)",
+        },
+        confirmAboveUsd: {
+          type: 'number',
+          minimum: 0,
+          description:
+            "return the estimate instead of starting when it costs more than this (only tightens the server's threshold)",
+        },
         confirm: {
           type: 'boolean',
           description:

@@ -345,7 +345,7 @@ return n;
     );
   });
 
-  test('S903 S305 resuming from a run over MCP serves cached agents; workflow_result waits with progress notifications', async (t) => {
+  test('S903 S305 S505 resuming from a run over MCP serves cached agents; workflow_result waits with progress notifications; a caller threshold holds a big run', async (t) => {
     const queue = uniqueName('mcp-resume');
     const env = mcpEnv(queue);
     const project = projectDir();
@@ -364,6 +364,21 @@ return n;
     assert.ok(progress.every((p) => typeof p.message === 'string' && p.total !== undefined));
     const asked = shared.model.requests.filter((r) => r.prompt.includes(queue)).length;
     assert.equal(asked, 4);
+
+    // The caller's own threshold (the server has none): a bigger run returns its estimate first.
+    const held = await call<{ needsConfirmation?: boolean; estimate: { agents: number }; runId?: string }>(
+      session,
+      'Workflow',
+      {
+        script: PIPELINE_SCRIPT,
+        args: { items: ['x', 'y', 'z'], tag: `${queue}-big` },
+        confirmAboveAgents: 5,
+      },
+    );
+    assert.equal(held.needsConfirmation, true);
+    assert.equal(held.estimate.agents, 6);
+    assert.equal(held.runId, undefined, 'nothing started');
+    assert.equal(shared.model.requests.filter((r) => r.prompt.includes(`${queue}-big`)).length, 0);
 
     const resumed = await call<Started>(session, 'Workflow', {
       scriptPath: first.scriptPath,
@@ -513,7 +528,7 @@ return decision;
     );
     assert.equal(refused.needsConfirmation, true);
     assert.equal(refused.estimate.agents, 3);
-    assert.match(refused.reason, /above this server's confirmation threshold of 2/);
+    assert.match(refused.reason, /above the confirmation threshold of 2/);
     assert.equal(shared.model.requests.length, before, 'the estimate spent nothing on the model');
 
     const confirmed = await call<Started & { estimate?: unknown }>(session, 'Workflow', {
