@@ -21,7 +21,7 @@ import { temporal } from '@temporalio/proto';
 import { quietTemporalLogs } from '../src/cli/temporal-runtime';
 import { WeftClient } from '../src/client/weft-client';
 import type { StartOptions } from '../src/client/weft-client';
-import { compileWorkflowFile } from '../src/compiler/compile-workflow-file';
+import { compileWorkflowFile } from '../src/workflow-files/compile-workflow-file';
 import { loadConfig } from '../src/config';
 import { startDevServer, stopDevServer } from '../src/dev-server/dev-server';
 import { startMockModel } from '../src/mock-model/server';

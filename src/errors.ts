@@ -2,8 +2,6 @@
  * weft's error hierarchy. Every class's `name` is also the Temporal failure `type`, so a failure
  * that crossed an activity or workflow boundary can be matched by class name on the other side.
  */
-import type { WorkflowRunResult, WorkflowTaskResult } from './stratus/types';
-
 /** Base class of every error weft raises on purpose. */
 export class WeftError extends Error {
   /** Whether retrying the same operation could succeed. Non-retryable failures fail fast. */
@@ -83,30 +81,8 @@ export class LimitError extends WeftError {}
  */
 export class StepFailedError extends WeftError {}
 
-// ---- Stratus-style TypeScript API (S701-S703) ----
-
-/**
- * A Stratus task failed (S701): a failed task stopped its `failFast` phase, or a synthesis failed.
- * `task` is the failed task's result; `results` the phase's results so far, when a phase stopped.
- * @example
- * ```ts
- * try {
- *   await ctx.phase('review', tasks);
- * } catch (err) {
- *   if (err instanceof TaskFailedError) console.error(err.task.id, err.task.error, err.results.length);
- * }
- * ```
- */
-export class TaskFailedError extends WeftError {
-  readonly task: WorkflowTaskResult;
-  readonly results: WorkflowTaskResult[];
-
-  constructor(message: string, task: WorkflowTaskResult, results: WorkflowTaskResult[] = []) {
-    super(message);
-    this.task = task;
-    this.results = results;
-  }
-}
+// ---- Stratus-style TypeScript API (S701-S703); TaskFailedError and WorkflowRunError, which carry
+// Stratus results, are in src/stratus/errors.ts ----
 
 /**
  * A Stratus run was cancelled through its `AbortSignal` or its run manager (S703).
@@ -127,25 +103,3 @@ export class RunCancelledError extends WeftError {}
  * ```
  */
 export class RunAbandonedError extends WeftError {}
-
-/**
- * What `runWorkflow()` rejects with when a Stratus run fails or is cancelled (S703). `result` holds
- * what the run got so far (tasks, usage, runId), so it can be passed as `resumeFrom`; `cause` is
- * the error `run()` threw.
- * @example
- * ```ts
- * try {
- *   await runWorkflow(def, args);
- * } catch (err) {
- *   if (err instanceof WorkflowRunError) await runWorkflow(def, args, { resumeFrom: err.result });
- * }
- * ```
- */
-export class WorkflowRunError extends WeftError {
-  readonly result: WorkflowRunResult;
-
-  constructor(message: string, result: WorkflowRunResult, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.result = result;
-  }
-}

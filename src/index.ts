@@ -52,20 +52,21 @@ export type {
 
 // ---- Scripts ----
 export { compileScript, compileScriptFile } from './compiler/compile-script';
-export { listSavedWorkflows, resolveWorkflowRef, savedWorkflowDirs } from './compiler/saved-workflows';
+export { listSavedWorkflows, resolveWorkflowRef, savedWorkflowDirs } from './workflow-files/saved-workflows';
 export type {
   BrokenWorkflow,
   SavedWorkflow,
   SavedWorkflowDir,
   SavedWorkflowOptions,
   WorkflowOrigin,
-} from './compiler/saved-workflows';
+} from './workflow-files/saved-workflows';
 
 // ---- Hosting workers ----
 export { createWeftWorker } from './worker';
 export type { WeftWorker, WeftWorkerOptions } from './worker';
-export { createActivities } from './activities/create-activities';
-export type { ActivityDeps } from './activities/create-activities';
+// The public createActivities loads nested workflows, as a worker's do.
+export { createWorkerActivities as createActivities } from './worker';
+export type { ActivityDeps, WorkflowFileLoader } from './activities/create-activities';
 export { costOf, priceFor } from './activities/pricing';
 
 // ---- Configuration and the embedded server ----
@@ -184,7 +185,8 @@ export type {
   WorkflowTaskStatus,
   WorkflowUsage,
 } from './stratus';
-export { RunAbandonedError, RunCancelledError, TaskFailedError, WorkflowRunError } from './errors';
+export { RunAbandonedError, RunCancelledError } from './errors';
+export { TaskFailedError, WorkflowRunError } from './stratus/errors';
 // ==== end of the Stratus-style API ====
 
 // ==== AgentOS-style YAML workflows (SPEC section 6, seed 002; docs/yaml-workflows.md) ====
@@ -207,9 +209,9 @@ export type {
   YamlWorkflowDefinition,
 } from './agentos/compile-yaml';
 export { parseAgentOverrides, resolveAgentRoles } from './agentos/agent-roles';
-export { yamlRunStatus } from './agentos/yaml-runs';
-export type { StepState, StepStatus, YamlRunResult, YamlRunStatus } from './agentos/yaml-runs';
-export { compileWorkflowFile } from './compiler/compile-workflow-file';
+export { yamlRunStatus } from './client/yaml-runs';
+export type { StepState, StepStatus, YamlRunResult, YamlRunStatus } from './client/yaml-runs';
+export { compileWorkflowFile } from './workflow-files/compile-workflow-file';
 export { StepFailedError } from './errors';
 export type { ApprovalDecision, ApprovalRecord, ApprovalResult } from './types';
 // ==== end of the YAML workflows API ====

@@ -11,6 +11,15 @@ import { ConfigError } from './errors';
 import type { TemporalConnectOptions } from './config';
 import { bindPayloadServer, dataConverterFromEnv } from './storage/data-converter';
 import type { AgentActivities, WeftActivities } from './types';
+import { loadWorkflowFile } from './workflow-files/load-workflow-file';
+
+/**
+ * The agent activities a weft worker registers: {@link createActivities} with the workflow-file
+ * loader that nested `workflow()` calls need, unless `deps` names another.
+ */
+export function createWorkerActivities(deps: ActivityDeps = {}): AgentActivities {
+  return createActivities({ loadWorkflowFile, ...deps });
+}
 
 /** Options for a weft worker. */
 export interface WeftWorkerOptions {
@@ -24,7 +33,7 @@ export interface WeftWorkerOptions {
   metadata?: Record<string, string>;
   namespace?: string;
   taskQueue: string;
-  /** Agent activities to register; by default `createActivities(activityDeps)`. */
+  /** Agent activities to register; by default `createWorkerActivities(activityDeps)`. */
   activities?: AgentActivities;
   activityDeps?: ActivityDeps;
   /** Agents this worker runs at once, across all runs. Agents wait on the model, not the CPU. */
@@ -79,7 +88,7 @@ export async function createWeftWorker(options: WeftWorkerOptions): Promise<Weft
   // Stored payloads record which server and run they belong to, so gc can tell them apart.
   bindPayloadServer(dataConverter, connection);
   const activities: WeftActivities = {
-    ...(options.activities ?? createActivities(options.activityDeps)),
+    ...(options.activities ?? createWorkerActivities(options.activityDeps)),
     ...createRunHistoryActivities({ connect, namespace, dataConverter }),
   };
   const worker = await Worker.create({

@@ -3,8 +3,6 @@ import os from 'node:os';
 import Anthropic from '@anthropic-ai/sdk';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { compileWorkflowFile } from '../compiler/compile-workflow-file';
-import { resolveWorkflowRef } from '../compiler/saved-workflows';
 import { BUNDLED_WORKFLOWS_DIR, DEFAULT_MODEL } from '../config';
 import { AgentError, AgentOutputError, ConfigError, WeftError } from '../errors';
 import type {
@@ -44,7 +42,18 @@ export interface ActivityDeps {
   retryBaseMs?: number;
   /** Largest checkpoint carried in heartbeat details (S405). */
   checkpointMaxBytes?: number;
+  /**
+   * Finds and compiles the definition a nested `workflow()` names. The runtime knows no definition
+   * format: the host that builds the worker passes the loader of src/workflow-files.
+   */
+  loadWorkflowFile?: WorkflowFileLoader;
 }
+
+/** Finds and compiles a nested workflow's definition; see {@link ActivityDeps.loadWorkflowFile}. */
+export type WorkflowFileLoader = (
+  request: LoadWorkflowRequest,
+  folders: { home: string; bundledDir: string },
+) => Promise<CompiledScript>;
 
 /**
  * The model an agent runs on (S204, S403): the script's `opts.model`, else its agent type's model,
@@ -211,14 +220,10 @@ export function createActivities(deps: ActivityDeps = {}): AgentActivities {
 
     async loadWorkflow(request: LoadWorkflowRequest): Promise<CompiledScript> {
       try {
-        const file = await resolveWorkflowRef(request.ref, {
-          cwd: request.cwd,
-          home,
-          bundledDir,
-          callerDir: request.callerDir,
-        });
-        // A saved YAML definition's roles map to the agent types of the run's project (S601).
-        return await compileWorkflowFile(file, { roles: { cwd: request.cwd, home } });
+        if (!deps.loadWorkflowFile) {
+          throw new ConfigError('this worker loads no nested workflows: its host passed no loadWorkflowFile');
+        }
+        return await deps.loadWorkflowFile(request, { home, bundledDir });
       } catch (err) {
         throw toFailure(err);
       }

@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { DataConverter } from '@temporalio/common';
-import { buildResumeCache } from '../client/resume-cache';
+import { buildResumeCache } from './resume-cache';
 import type { TemporalConnectOptions } from '../config';
 import { WeftError } from '../errors';
 import type { ResumeCache, RunHistoryActivities } from '../types';

@@ -21,8 +21,8 @@ import type {
   TokenUsage,
   WorktreeReport,
 } from '../types';
-import { readRunHistory } from './run-history';
-import type { AgentActivity, RunHistory } from './run-history';
+import { readRunHistory } from '../storage/run-history';
+import type { AgentActivity, RunHistory } from '../storage/run-history';
 
 /** A run's status as weft names it (the CLI's `status` field). */
 export type RunStatusName = 'running' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'timed_out';

@@ -1,24 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import type { Client, Connection, WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure } from '@temporalio/common';
-import type { DataConverter } from '@temporalio/common';
 import {
   DEFAULT_AGENT_TIMEOUT_MS,
   DEFAULT_MAX_TURNS,
   defaultConcurrency,
   describeConnection,
-  loadConfig,
   MAX_AGENTS,
-  oneLine,
   temporalConnectOptions,
 } from '../config';
 import type { ConnectionDescription, TemporalConnectOptions, WeftConfig } from '../config';
-import { ensureDevServer } from '../dev-server/dev-server';
+import { connectTemporal } from '../connection/connect-temporal';
+import type { ConnectOptions } from '../connection/connect-temporal';
 import { ConfigError } from '../errors';
-import { bindPayloadServer, dataConverterFromEnv } from '../storage/data-converter';
-import { buildResumeCache } from './resume-cache';
-import { readRunHistory } from './run-history';
+import { buildResumeCache } from '../activities/resume-cache';
+import { readRunHistory } from '../storage/run-history';
 import {
   approveUpdate,
   continueSignal,
@@ -43,6 +40,8 @@ import { lastToolFromHeartbeat, runEvents } from './run-events';
 import type { RunEvent, RunEventsOptions } from './run-events';
 import { listRuns, runDetails } from './run-views';
 import type { RunDetails, RunListEntry, RunListFilter } from './run-views';
+
+export type { ConnectOptions } from '../connection/connect-temporal';
 
 /** How a run ended; the CLI's `status` field. */
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'timed_out';
@@ -89,15 +88,6 @@ export interface StartOptions {
   maxDurationMs?: number;
 }
 
-/** Options for connecting to Temporal. */
-export interface ConnectOptions {
-  config?: WeftConfig;
-  /** Start or reuse the embedded dev server when no address is configured (default true). */
-  embeddedServer?: boolean;
-  /** Payload conversion and external storage; by default the payload store the environment names. */
-  dataConverter?: DataConverter;
-}
-
 /** A run a program holds on to: its result, its events, and the controls of S306. */
 export interface WeftRunHandle {
   readonly runId: string;
@@ -136,42 +126,8 @@ export class WeftClient {
 
   /** Connects to `TEMPORAL_ADDRESS`, or to the embedded dev server, started if need be. */
   static async connect(options: ConnectOptions = {}): Promise<WeftClient> {
-    const config = options.config ?? loadConfig();
-    let address = config.address;
-    let uiUrl = process.env.TEMPORAL_UI_URL?.trim() || null;
-    if (address === null) {
-      if (options.embeddedServer === false) {
-        throw new ConfigError('TEMPORAL_ADDRESS is not set and the embedded server is disabled');
-      }
-      const server = await ensureDevServer({
-        stateDir: config.stateDir,
-        searchAttributes: WEFT_SEARCH_ATTRIBUTES,
-      });
-      address = server.address;
-      uiUrl ??= server.uiUrl;
-    }
-    let connection: Connection;
-    try {
-      connection = await Connection.connect({
-        ...temporalConnectOptions(config, address),
-        connectTimeout: '5s',
-      });
-    } catch (err) {
-      const how = describeConnection(config, address);
-      throw new ConfigError(
-        `cannot connect to Temporal at ${address}${how.tls ? ' over TLS' : ''}: ${oneLine(err)}`,
-      );
-    }
-    // Must match the workers' converter, or results and queries come back as storage references.
-    const dataConverter = options.dataConverter ?? dataConverterFromEnv(process.env, config);
-    bindPayloadServer(dataConverter, connection);
-    return new WeftClient(
-      new Client({ connection, namespace: config.namespace, dataConverter }),
-      connection,
-      config,
-      address,
-      uiUrl,
-    );
+    const { client, connection, config, address, uiUrl } = await connectTemporal(options);
+    return new WeftClient(client, connection, config, address, uiUrl);
   }
 
   /** Builds the workflow input for a script, fixing every per-run setting now so replays agree. */

@@ -15,7 +15,7 @@ import type { RunStatus, StartOptions, WeftClient } from '../client/weft-client'
 import { isSettled, NO_PHASE, phaseKey } from '../client/run-events';
 import type { RunListEntry, RunStatusName } from '../client/run-views';
 import { compileScript } from '../compiler/compile-script';
-import { listSavedWorkflows, resolveWorkflowRef } from '../compiler/saved-workflows';
+import { listSavedWorkflows, resolveWorkflowRef } from '../workflow-files/saved-workflows';
 import { BUNDLED_WORKFLOWS_DIR, defaultConcurrency } from '../config';
 import { ConfigError } from '../errors';
 import { WEFT_DRY_RUN } from '../search-attributes';

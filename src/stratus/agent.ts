@@ -4,7 +4,7 @@
  */
 import { TOOL_NAMES } from '../activities/tools/registry';
 import { ConfigError } from '../errors';
-import type { StratusAgentSpec } from './session-types';
+import type { StratusAgentSpec } from '../workflows/stratus-session-types';
 
 /**
  * A model setting, as `createModel()` gives it. `id: null` means the worker's default model

@@ -4,11 +4,11 @@
  * embedded dev server), exactly as `WeftClient.connect()` finds it.
  */
 import { Client } from '@temporalio/client';
-import { WeftClient } from '../client/weft-client';
 import { loadConfig } from '../config';
+import { connectTemporal } from '../connection/connect-temporal';
 import { ConfigError } from '../errors';
 import { bindPayloadServer, dataConverterFromEnv } from '../storage/data-converter';
-import type { RunWorkflowOptions } from './types';
+import type { ConnectedWeftClient, RunWorkflowOptions } from './types';
 
 /**
  * A Temporal client, the task queue of the weft workers, and how to let go of them.
@@ -43,7 +43,7 @@ export async function resolveConnection(
   options: Pick<RunWorkflowOptions, 'client' | 'connection' | 'namespace' | 'taskQueue'>,
 ): Promise<StratusConnection> {
   const keep = async (): Promise<void> => {};
-  if (options.client instanceof WeftClient) {
+  if (isConnectedWeftClient(options.client)) {
     return {
       client: options.client.temporal,
       taskQueue: options.taskQueue ?? options.client.config.taskQueue,
@@ -66,12 +66,19 @@ export async function resolveConnection(
     });
     return { client, taskQueue: options.taskQueue ?? config.taskQueue, close: keep };
   }
-  const weft = await WeftClient.connect({
+  const weft = await connectTemporal({
     config: { ...config, ...(options.namespace ? { namespace: options.namespace } : {}) },
   });
   return {
-    client: weft.temporal,
+    client: weft.client,
     taskQueue: options.taskQueue ?? weft.config.taskQueue,
-    close: () => weft.close(),
+    close: () => weft.connection.close(),
   };
+}
+
+/** A `WeftClient`, known by its shape: its Temporal client and configuration. */
+function isConnectedWeftClient(value: unknown): value is ConnectedWeftClient {
+  if (typeof value !== 'object' || value === null || value instanceof Client) return false;
+  const candidate = value as Partial<ConnectedWeftClient>;
+  return candidate.temporal instanceof Client && typeof candidate.config?.taskQueue === 'string';
 }

@@ -11,7 +11,8 @@ import type { JsonSchema, PhaseSpec, ScriptMeta } from '../types';
 import { Agent } from './agent';
 import { runWorkflow } from './run-workflow';
 import type { RunWorkflowOptions, WorkflowUsage } from './types';
-import { workflow, workflowTask } from './workflow';
+import { workflow } from './workflow';
+import { workflowTask } from './workflow-task';
 
 /** More agents than this in one draft earn a warning, as `weft run` gives one (S505). */
 const MANY_AGENTS = 25;

@@ -6,7 +6,8 @@
  */
 export { Agent, createModel } from './agent';
 export type { AgentConfig, StratusModel } from './agent';
-export { workflow, workflowTask } from './workflow';
+export { workflow } from './workflow';
+export { workflowTask } from './workflow-task';
 export type { WorkflowConfig, WorkflowDefinition, WorkflowRuntimeContext } from './workflow';
 export { runWorkflow, streamWorkflow } from './run-workflow';
 export type { WorkflowStream } from './run-workflow';

@@ -6,7 +6,7 @@ import { ConfigError } from '../errors';
 import type { JsonSchema } from '../types';
 import { Agent } from './agent';
 import type { PhaseOptions, SynthesizeOptions, WorkflowTask, WorkflowTaskResult } from './types';
-import { workflowTask } from './workflow';
+import { workflowTask } from './workflow-task';
 
 /**
  * The part of the context the patterns are built on.

@@ -20,7 +20,7 @@ import {
   recordTaskSignal,
 } from '../workflows/stratus-definitions';
 import { taskFingerprint } from './fingerprint';
-import type { StratusTaskRecord } from './session-types';
+import type { StratusTaskRecord } from '../workflows/stratus-session-types';
 import type { ResumeSource } from './types';
 
 /**

@@ -9,14 +9,8 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { DEFAULT_AGENT_TIMEOUT_MS, DEFAULT_MAX_TURNS } from '../config';
-import {
-  BudgetExceededError,
-  ConfigError,
-  LimitError,
-  RunCancelledError,
-  TaskFailedError,
-  WorkflowRunError,
-} from '../errors';
+import { BudgetExceededError, ConfigError, LimitError, RunCancelledError } from '../errors';
+import { TaskFailedError, WorkflowRunError } from './errors';
 import {
   STRATUS_SESSION_KIND,
   cancelTaskSignal,
@@ -37,7 +31,7 @@ import type {
   StratusSessionInput,
   StratusTaskRecord,
   StratusTaskRequest,
-} from './session-types';
+} from '../workflows/stratus-session-types';
 import type {
   PhaseOptions,
   RunWorkflowOptions,
@@ -51,7 +45,7 @@ import type {
   WorkflowTaskResult,
   WorkflowUsage,
 } from './types';
-import { checkTask } from './workflow';
+import { checkTask } from './workflow-task';
 import type { WorkflowDefinition, WorkflowRuntimeContext } from './workflow';
 
 /**

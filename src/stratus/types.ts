@@ -2,7 +2,6 @@
  * Public types of weft's Stratus-style TypeScript API (S701-S703). Types only.
  */
 import type { Client, Connection } from '@temporalio/client';
-import type { WeftClient } from '../client/weft-client';
 import type { JsonSchema } from '../types';
 import type { Agent } from './agent';
 
@@ -176,6 +175,15 @@ export interface WorkflowRunResult<T = unknown> {
 }
 
 /**
+ * What a Stratus run uses of a connected `WeftClient`: its Temporal client and task queue. The
+ * Stratus API is a client of the runtime, not of weft's client, so it names only this shape.
+ */
+export interface ConnectedWeftClient {
+  readonly temporal: Client;
+  readonly config: { readonly taskQueue: string };
+}
+
+/**
  * Budgets (S703). Checks happen before each task starts, against work already completed, so tasks
  * running at once can overshoot; once a limit is passed no new task starts and the phase throws
  * `BudgetExceededError`.
@@ -223,7 +231,7 @@ export interface RunWorkflowOptions {
    * without `connection`) the run connects like `WeftClient.connect()`: `TEMPORAL_ADDRESS`, or the
    * embedded dev server.
    */
-  client?: WeftClient | Client;
+  client?: ConnectedWeftClient | Client;
   /** A Temporal connection to build a client on (with `namespace`). */
   connection?: Connection;
   namespace?: string;

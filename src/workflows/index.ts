@@ -3,7 +3,7 @@
  * workflow type, so each run is recorded under its own name: a script's `meta.name` (S301), a
  * YAML definition's `id`, a Stratus workflow's `name`.
  */
-import type { StratusSessionInput, StratusSessionOutput } from '../stratus/session-types';
+import type { StratusSessionInput, StratusSessionOutput } from './stratus-session-types';
 import type { RunInput, RunOutput } from '../types';
 import { interpretScript } from './interpreter';
 import { isStratusSessionInput } from './stratus-definitions';

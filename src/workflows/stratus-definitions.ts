@@ -17,7 +17,7 @@ import type {
   StratusTaskRequest,
   StratusWaitRequest,
   StratusWaitResult,
-} from '../stratus/session-types';
+} from './stratus-session-types';
 
 /**
  * The registered name of the session workflow (its Temporal workflow type).

@@ -29,7 +29,7 @@ import type {
   StratusTaskRequest,
   StratusWaitRequest,
   StratusWaitResult,
-} from '../stratus/session-types';
+} from './stratus-session-types';
 import type { AgentRecord, AgentRequest, RunProgress, TokenUsage } from '../types';
 import { runAgent, SCHEMA_ATTEMPTS } from './agent-activity';
 import { progressQuery } from './definitions';

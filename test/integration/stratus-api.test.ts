@@ -7,14 +7,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import {
-  BudgetExceededError,
-  ConfigError,
-  LimitError,
-  RunCancelledError,
-  TaskFailedError,
-  WorkflowRunError,
-} from '../../src/errors';
+import { BudgetExceededError, ConfigError, LimitError, RunCancelledError } from '../../src/errors';
+import { TaskFailedError, WorkflowRunError } from '../../src/stratus/errors';
 import { replayHistory } from '../../src/replay';
 import type { MockRequestLog } from '../../src/mock-model/server';
 import {
@@ -28,7 +22,7 @@ import {
   workflowTask,
 } from '../../src/stratus';
 import type { RunWorkflowOptions, WorkflowEvent, WorkflowTaskResult } from '../../src/stratus';
-import type { StratusSessionOutput } from '../../src/stratus/session-types';
+import type { StratusSessionOutput } from '../../src/workflows/stratus-session-types';
 import { createWeftWorker } from '../../src/worker';
 import { callerWorkflow } from '../fixtures/stratus/caller';
 import {

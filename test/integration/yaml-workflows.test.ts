@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { StepStatus, YamlRunStatus } from '../../src/agentos/yaml-runs';
+import type { StepStatus, YamlRunStatus } from '../../src/client/yaml-runs';
 import type { MockRequestLog } from '../../src/mock-model/server';
 import type { RunProgress } from '../../src/types';
 import {

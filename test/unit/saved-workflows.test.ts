@@ -9,7 +9,7 @@ import {
   listSavedWorkflows,
   resolveWorkflowRef,
   savedWorkflowDirs,
-} from '../../src/compiler/saved-workflows';
+} from '../../src/workflow-files/saved-workflows';
 import { ConfigError, ScriptError } from '../../src/errors';
 
 function script(name: string, description = `the ${name} workflow`, extra = ''): string {

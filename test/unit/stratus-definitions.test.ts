@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, WorkflowRunError } from '../../src/errors';
+import { ConfigError } from '../../src/errors';
+import { WorkflowRunError } from '../../src/stratus/errors';
 import {
   Agent,
   checkWorkflowDraft,

@@ -4,7 +4,7 @@ import type { LoadedDataConverter, Payload } from '@temporalio/common';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import type { temporal } from '@temporalio/proto';
 import { ConfigError } from '../errors';
-import { inlineStoredPayloads } from '../storage/history';
+import { inlineStoredPayloads } from './history';
 import type { AgentRequest, AgentResult, RunInput } from '../types';
 
 type History = temporal.api.history.v1.IHistory;

@@ -6,7 +6,7 @@ import { resolveAgentRoles } from '../agentos/agent-roles';
 import type { AgentRoleLookup } from '../agentos/agent-roles';
 import { compileYamlWorkflowFile, definitionOf, isYamlPath } from '../agentos/compile-yaml';
 import type { CompiledScript } from '../types';
-import { compileScriptFile } from './compile-script';
+import { compileScriptFile } from '../compiler/compile-script';
 
 /** Options for {@link compileWorkflowFile}. */
 export interface CompileWorkflowFileOptions {

@@ -6,14 +6,14 @@
  */
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { readRunHistory } from '../client/run-history';
-import { statusFromExecution } from '../client/run-views';
-import type { RunStatusName } from '../client/run-views';
-import type { WeftClient } from '../client/weft-client';
+import { readRunHistory } from '../storage/run-history';
+import { statusFromExecution } from './run-views';
+import type { RunStatusName } from './run-views';
+import type { WeftClient } from './weft-client';
 import { ConfigError } from '../errors';
 import type { ApprovalRecord, ApprovalResult, RunProgress } from '../types';
-import { definitionOf } from './compile-yaml';
-import type { CompiledDefinition, StepMode } from './compile-yaml';
+import { definitionOf } from '../agentos/compile-yaml';
+import type { CompiledDefinition, StepMode } from '../agentos/compile-yaml';
 
 /** Where one step stands. */
 export type StepState = 'pending' | 'running' | 'waiting' | 'completed' | 'skipped' | 'failed';

@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import { ConfigError } from '../errors';
 import type { ResumeCache, ResumeEntry } from '../types';
 import { agentKey } from '../workflows/agent-key';
-import { readRunHistory } from './run-history';
+import { readRunHistory } from '../storage/run-history';
 
 /** How far back a chain of resumed runs is followed. */
 const MAX_CHAIN = 20;
