@@ -3,7 +3,7 @@
  * client mistake that the real API would refuse with a 400 is refused by the mock too instead of
  * passing every test and failing in production. Messages are quoted from the API's answers.
  */
-import type { MessagesRequest, WireBlock } from './conversation';
+import type { MessagesRequest, WireBlock } from './wire-types';
 import { mockModelInfo, traitsOf } from './wire';
 
 /** Most `cache_control` breakpoints one request may carry. */

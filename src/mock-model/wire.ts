@@ -12,7 +12,7 @@ import type {
 } from '@anthropic-ai/sdk/resources/messages';
 import type { ModelInfo } from '@anthropic-ai/sdk/resources/models';
 import type { ErrorType } from '@anthropic-ai/sdk/resources/shared';
-import type { Reply } from './conversation';
+import type { Reply } from './wire-types';
 
 /** Characters per `input_json_delta` / `text_delta` chunk, so clients see real incremental parsing. */
 const STREAM_CHUNK_CHARS = 24;
