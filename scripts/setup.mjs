@@ -5,7 +5,8 @@
 //
 // Usage: node scripts/setup.mjs [--no-build] [--for-tests]
 //   --for-tests also provisions what the test suite drives besides node_modules: Debian's chromium
-//   for the Web UI tests (scripts/install-chromium.sh; apt-get as root or via sudo).
+//   for the Web UI tests (scripts/install-chromium.sh), and Debian's bubblewrap for the Bash sandbox
+//   tests (scripts/install-bubblewrap.sh); apt-get as root or via sudo.
 //
 // The CLI lookup order and cache path must match src/dev-server/temporal-cli.ts.
 import { spawnSync } from 'node:child_process';
@@ -167,7 +168,10 @@ try {
   const noBuild = process.argv.includes('--no-build');
   ensureNodeModules();
   const cli = ensureTemporalCli();
-  if (process.argv.includes('--for-tests')) run('sh', [path.join(root, 'scripts', 'install-chromium.sh')]);
+  if (process.argv.includes('--for-tests')) {
+    run('sh', [path.join(root, 'scripts', 'install-chromium.sh')]);
+    run('sh', [path.join(root, 'scripts', 'install-bubblewrap.sh')]);
+  }
   if (!noBuild) ensureBuild();
   log(`Temporal CLI: ${cli}`);
 } catch (err) {

@@ -10,6 +10,9 @@ import { oneLine } from './config';
 import { ConfigError } from './errors';
 import type { TemporalConnectOptions } from './config';
 import { bindPayloadServer, dataConverterFromEnv } from './storage/data-converter';
+import { McpPool } from './activities/mcp/mcp-pool';
+import type { SandboxSettings } from './activities/tools/sandbox';
+import { DEFAULT_SANDBOX_SETTINGS, resolveSandbox } from './activities/tools/sandbox';
 import type { AgentActivities, WeftActivities } from './types';
 import { loadWorkflowFile } from './workflow-files/load-workflow-file';
 
@@ -36,6 +39,11 @@ export interface WeftWorkerOptions {
   /** Agent activities to register; by default `createWorkerActivities(activityDeps)`. */
   activities?: AgentActivities;
   activityDeps?: ActivityDeps;
+  /**
+   * How Bash is sandboxed (S808), resolved once at start: `--sandbox required` without a working
+   * sandbox throws `ConfigError` before the worker polls; `auto` without one warns once.
+   */
+  sandbox?: SandboxSettings;
   /** Agents this worker runs at once, across all runs. Agents wait on the model, not the CPU. */
   maxConcurrentAgents?: number;
   /** Payload conversion and external storage; by default the payload store the environment names. */
@@ -67,6 +75,19 @@ export interface WeftWorker {
  * activities) on one task queue. Several workers may share a queue and a run's agents.
  */
 export async function createWeftWorker(options: WeftWorkerOptions): Promise<WeftWorker> {
+  const sandbox =
+    options.activities || options.activityDeps?.sandbox !== undefined
+      ? undefined
+      : resolveSandbox(options.sandbox ?? DEFAULT_SANDBOX_SETTINGS, (line) =>
+          process.stderr.write(`${line}\n`),
+        );
+  // MCP connections live as long as the worker and are shared by all its agents (S807).
+  const mcpPool = options.activityDeps?.mcpPool ?? new McpPool();
+  const activityDeps: ActivityDeps = {
+    ...options.activityDeps,
+    ...(sandbox === undefined ? {} : { sandbox }),
+    mcpPool,
+  };
   const connect: TemporalConnectOptions = {
     address: options.address,
     ...(options.tls === undefined ? {} : { tls: options.tls }),
@@ -88,7 +109,7 @@ export async function createWeftWorker(options: WeftWorkerOptions): Promise<Weft
   // Stored payloads record which server and run they belong to, so gc can tell them apart.
   bindPayloadServer(dataConverter, connection);
   const activities: WeftActivities = {
-    ...(options.activities ?? createWorkerActivities(options.activityDeps)),
+    ...(options.activities ?? createWorkerActivities(activityDeps)),
     ...createRunHistoryActivities({ connect, namespace, dataConverter }),
   };
   const worker = await Worker.create({
@@ -110,7 +131,10 @@ export async function createWeftWorker(options: WeftWorkerOptions): Promise<Weft
   });
   let running: Promise<void> | null = null;
   const run = (): Promise<void> => {
-    running ??= worker.run().finally(() => connection.close());
+    running ??= worker.run().finally(async () => {
+      await mcpPool.close();
+      await connection.close();
+    });
     return running;
   };
   return {

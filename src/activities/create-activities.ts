@@ -21,7 +21,15 @@ import { runAgentLoop } from './agent/run-agent';
 import type { AgentWorktree } from './agent/worktree';
 import { createWorktree, finishWorktree, reopenWorktree } from './agent/worktree';
 import { resolveModelAlias } from './model-info';
-import { selectTools } from './tools/registry';
+import { loadMcpServers } from './mcp/mcp-config';
+import type { McpServerEntry } from './mcp/mcp-config';
+import { McpPool } from './mcp/mcp-pool';
+import { expandServerNames, mcpToolsFor } from './mcp/mcp-tools';
+import { createBashTool } from './tools/bash';
+import { selectTools, withReplacements } from './tools/registry';
+import type { SandboxPolicy } from './tools/sandbox';
+import type { AgentTool } from './tools/tool-types';
+import { DEFAULT_SANDBOX_SETTINGS, resolveSandbox } from './tools/sandbox';
 
 /** Interval of the agent activity's background heartbeat; well under the workflow's 15 s timeout. */
 const HEARTBEAT_EVERY_MS = 3_000;
@@ -47,6 +55,15 @@ export interface ActivityDeps {
    * format: the host that builds the worker passes the loader of src/workflow-files.
    */
   loadWorkflowFile?: WorkflowFileLoader;
+  /**
+   * The sandbox Bash runs in, `null` for none (S808). When left out, the default settings are
+   * resolved here: sandboxed where the machine allows, with one warning where it does not.
+   */
+  sandbox?: SandboxPolicy | null;
+  /** Files in `.mcp.json` form (`--mcp-config`), read before the project's own `.mcp.json` (S807). */
+  mcpConfigFiles?: readonly string[];
+  /** The worker's MCP connections; the worker owns it and closes it. One is made when left out. */
+  mcpPool?: McpPool;
 }
 
 /** Finds and compiles a nested workflow's definition; see {@link ActivityDeps.loadWorkflowFile}. */
@@ -127,6 +144,36 @@ export function createActivities(deps: ActivityDeps = {}): AgentActivities {
   const defaultModel = deps.defaultModel ?? (process.env.WEFT_MODEL?.trim() || DEFAULT_MODEL);
   const home = deps.home ?? (process.env.WEFT_HOME?.trim() || os.homedir());
   const bundledDir = deps.bundledWorkflowsDir ?? BUNDLED_WORKFLOWS_DIR;
+  const sandbox =
+    deps.sandbox === undefined
+      ? resolveSandbox(DEFAULT_SANDBOX_SETTINGS, (line) => process.stderr.write(`${line}\n`))
+      : deps.sandbox;
+  const builtinTools = withReplacements([createBashTool(sandbox)]);
+  const mcpPool = deps.mcpPool ?? new McpPool();
+  const mcpConfigFiles = deps.mcpConfigFiles ?? [];
+
+  /**
+   * The agent's tools: the built-in ones and the MCP tools its list asks for (all when it names
+   * none), with a line for each MCP server that cannot be used, to tell the agent (S807).
+   */
+  const agentTools = async (
+    names: readonly string[] | null,
+    cwd: string,
+  ): Promise<{ tools: AgentTool[]; problems: string[] }> => {
+    let entries: McpServerEntry[];
+    try {
+      entries = loadMcpServers({ configFiles: mcpConfigFiles, projectDir: cwd });
+    } catch (err) {
+      // A broken config file costs the agent its MCP tools, not its run.
+      entries = [];
+      const problem = `MCP servers are unavailable: ${(err as Error).message}`;
+      return { tools: selectTools(names, builtinTools).tools, problems: [problem] };
+    }
+    const mcp = await mcpToolsFor(mcpPool, entries, names);
+    const available = [...builtinTools, ...mcp.tools];
+    const wanted = names === null ? null : expandServerNames(names, mcp.tools);
+    return { tools: selectTools(wanted, available).tools, problems: mcp.problems };
+  };
 
   return {
     async runAgent(request: AgentRequest): Promise<AgentResult> {
@@ -151,7 +198,7 @@ export function createActivities(deps: ActivityDeps = {}): AgentActivities {
           : null;
         const model = resolveModel(request, definition, defaultModel);
         // A restricted list never removes StructuredOutput: the loop adds it for schema agents (S403).
-        const { tools } = selectTools(request.tools ?? definition?.tools ?? null);
+        const { tools, problems } = await agentTools(request.tools ?? definition?.tools ?? null, request.cwd);
         let checkpoint = resume;
         if (request.isolation === 'worktree') {
           const saved = resume?.worktree ? await reopenWorktree(resume.worktree) : null;
@@ -177,7 +224,9 @@ export function createActivities(deps: ActivityDeps = {}): AgentActivities {
           tools,
           cwd,
           instructions:
-            [definition?.systemPrompt, request.instructions].filter((s) => s?.trim()).join('\n\n') || null,
+            [definition?.systemPrompt, request.instructions, ...problems]
+              .filter((s) => s?.trim())
+              .join('\n\n') || null,
           resume: checkpoint,
           worktree,
           ...(deps.maxModelRetries === undefined ? {} : { maxModelRetries: deps.maxModelRetries }),

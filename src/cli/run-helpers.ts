@@ -20,9 +20,10 @@ import {
 } from './parse-options';
 import { LiveView } from './live-view';
 import { AgentCountWarning, ProgressPrinter } from './progress-printer';
+import type { WorkerToolFlags } from './worker-flags';
 
 /** Flags shared by `weft run` and `weft start`. */
-export interface RunFlags {
+export interface RunFlags extends WorkerToolFlags {
   args?: unknown;
   concurrency?: number;
   budget?: number;

@@ -94,11 +94,14 @@ export class Agent {
     if (config.tools !== undefined) {
       if (!Array.isArray(config.tools))
         throw new ConfigError(`agent ${config.name}: tools must be an array of tool names`);
-      const unknown = config.tools.filter((t) => typeof t !== 'string' || !TOOL_NAMES.includes(t));
+      // MCP tools (`mcp__<server>__<tool>`) are known only to the worker that connects the server.
+      const unknown = config.tools.filter(
+        (t) => typeof t !== 'string' || !(TOOL_NAMES.includes(t) || t.startsWith('mcp__')),
+      );
       if (unknown.length > 0) {
         throw new ConfigError(
           `agent ${config.name}: unknown tools ${unknown.map((t) => JSON.stringify(t)).join(', ')}; ` +
-            `weft agents can use ${TOOL_NAMES.join(', ')} (function tools cannot run on a worker)`,
+            `weft agents can use ${TOOL_NAMES.join(', ')} and mcp__<server>__<tool> (function tools cannot run on a worker)`,
         );
       }
     }

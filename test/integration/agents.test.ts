@@ -325,7 +325,13 @@ void describe('agents that do real work', () => {
     const cwd = tempDir('timeout');
     const pidFile = path.join(cwd, 'sleep.pid');
     const started = Date.now();
-    const ran = await run('agents-timeout.js', { cwd, args: { pidFile }, flags: ['--agent-timeout', '4s'] });
+    // Unconfined, so the pid the command writes is the host's (bubblewrap would give its own
+    // namespace's); the sandbox's kill on timeout is tested in bash-sandbox.test.ts.
+    const ran = await run('agents-timeout.js', {
+      cwd,
+      args: { pidFile },
+      flags: ['--agent-timeout', '4s', '--sandbox', 'off'],
+    });
     assert.deepEqual(ran.result, { slowModel: null, slowTool: null, quick: 'in time' });
     for (const label of ['slow-model', 'slow-tool']) {
       const record = ran.record(label);
@@ -451,7 +457,8 @@ void describe('agents that do real work', () => {
     const queue = uniqueName('agents-stop');
     const cwd = tempDir('stop');
     const pidFile = path.join(cwd, 'sleep.pid');
-    const worker = await spawnWorker(t, env(queue));
+    // Unconfined, so the pid file holds a host pid; bash-sandbox.test.ts covers cancelling a sandbox.
+    const worker = await spawnWorker(t, env(queue), ['--sandbox', 'off']);
     const runId = await startRun('agents-stop.js', queue, { cwd, args: { pidFile } });
     const pid = await until(() => {
       const text = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : '';

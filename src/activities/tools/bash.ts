@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { SandboxPolicy } from './sandbox';
+import { sandboxedArgv } from './sandbox';
 import type { AgentTool } from './tool-types';
 import { ToolError } from './tool-types';
 
@@ -88,18 +90,28 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 /**
  * Runs a shell command in its own process group, so a timeout or a cancellation kills everything
  * it started, children included; so does the command's own end: background processes it leaves
- * behind do not outlive the tool call.
+ * behind do not outlive the tool call. With a sandbox policy the shell runs inside bubblewrap,
+ * whose pid namespace dies with it (S808).
  */
 export function runCommand(
   command: string,
-  options: { cwd: string; timeoutMs: number; signal: AbortSignal; onOutput?: () => void },
+  options: {
+    cwd: string;
+    timeoutMs: number;
+    signal: AbortSignal;
+    onOutput?: () => void;
+    sandbox?: SandboxPolicy | null;
+  },
 ): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     if (options.signal.aborted) {
       reject(new ToolError('cancelled before the command started'));
       return;
     }
-    const child = spawn(SHELL, ['-c', command], {
+    const { file, args } = options.sandbox
+      ? sandboxedArgv(options.sandbox, options.cwd, SHELL, command)
+      : { file: SHELL, args: ['-c', command] };
+    const child = spawn(file, args, {
       cwd: options.cwd,
       env: commandEnv(),
       detached: true,
@@ -173,54 +185,73 @@ export function runCommand(
   });
 }
 
+function sandboxNote(policy: SandboxPolicy | null): string {
+  if (!policy) return '';
+  return (
+    ' The command runs in a sandbox: it can read the whole filesystem but write only inside the ' +
+    'working directory and /tmp (private to this command and emptied when it ends)' +
+    (policy.allowNetwork ? '.' : ', and it has no network access.')
+  );
+}
+
 /**
  * Claude Code's Bash: a shell command in the working directory, with a timeout and an output cap.
- * It is not a sandbox: the command can reach anything the worker's user can, as in Claude Code.
+ * With a policy it runs in the sandbox (S808); with `null`, unconfined, with the worker's rights.
  */
-export const bashTool: AgentTool = {
-  name: 'Bash',
-  description:
-    'Runs a bash command in the working directory and returns its combined stdout and stderr. ' +
-    `timeout is in milliseconds (default ${BASH_DEFAULT_TIMEOUT_MS}, at most ${BASH_MAX_TIMEOUT_MS}); ` +
-    `output over ${BASH_MAX_OUTPUT_CHARS} characters is cut in the middle. No input can be given to the ` +
-    'command, and processes it leaves in the background are stopped when it returns.',
-  inputSchema: {
-    type: 'object',
-    properties: {
-      command: { type: 'string', description: 'The command to run' },
-      timeout: {
-        type: 'number',
-        minimum: 1,
-        description: `Timeout in milliseconds (max ${BASH_MAX_TIMEOUT_MS})`,
+export function createBashTool(policy: SandboxPolicy | null): AgentTool {
+  return {
+    name: 'Bash',
+    description:
+      'Runs a bash command in the working directory and returns its combined stdout and stderr. ' +
+      `timeout is in milliseconds (default ${BASH_DEFAULT_TIMEOUT_MS}, at most ${BASH_MAX_TIMEOUT_MS}); ` +
+      `output over ${BASH_MAX_OUTPUT_CHARS} characters is cut in the middle. No input can be given to the ` +
+      'command, and processes it leaves in the background are stopped when it returns.' +
+      sandboxNote(policy),
+    inputSchema: {
+      type: 'object',
+      properties: {
+        command: { type: 'string', description: 'The command to run' },
+        timeout: {
+          type: 'number',
+          minimum: 1,
+          description: `Timeout in milliseconds (max ${BASH_MAX_TIMEOUT_MS})`,
+        },
+        description: { type: 'string', description: 'What the command does, in 5-10 words' },
       },
-      description: { type: 'string', description: 'What the command does, in 5-10 words' },
+      required: ['command'],
+      additionalProperties: false,
     },
-    required: ['command'],
-    additionalProperties: false,
-  },
-  async run(input, ctx) {
-    const timeoutMs = Math.min(
-      BASH_MAX_TIMEOUT_MS,
-      typeof input.timeout === 'number' && input.timeout > 0 ? input.timeout : BASH_DEFAULT_TIMEOUT_MS,
-    );
-    const result = await runCommand(String(input.command), {
-      cwd: ctx.cwd,
-      timeoutMs,
-      signal: ctx.signal,
-      onOutput: ctx.heartbeat,
-    });
-    const output = result.output.trimEnd() || '(no output)';
-    if (result.cancelled) throw new ToolError('the command was cancelled with the agent');
-    if (result.timedOut) {
-      return { content: `Command timed out after ${timeoutMs} ms and was killed.\n${output}`, isError: true };
-    }
-    if (result.exitCode !== 0) {
-      const how =
-        result.exitCode === null
-          ? `killed by ${result.signal ?? 'a signal'}`
-          : `exit code ${result.exitCode}`;
-      return { content: `Command failed (${how}).\n${output}`, isError: true };
-    }
-    return output;
-  },
-};
+    async run(input, ctx) {
+      const timeoutMs = Math.min(
+        BASH_MAX_TIMEOUT_MS,
+        typeof input.timeout === 'number' && input.timeout > 0 ? input.timeout : BASH_DEFAULT_TIMEOUT_MS,
+      );
+      const result = await runCommand(String(input.command), {
+        cwd: ctx.cwd,
+        timeoutMs,
+        signal: ctx.signal,
+        onOutput: ctx.heartbeat,
+        sandbox: policy,
+      });
+      const output = result.output.trimEnd() || '(no output)';
+      if (result.cancelled) throw new ToolError('the command was cancelled with the agent');
+      if (result.timedOut) {
+        return {
+          content: `Command timed out after ${timeoutMs} ms and was killed.\n${output}`,
+          isError: true,
+        };
+      }
+      if (result.exitCode !== 0) {
+        const how =
+          result.exitCode === null
+            ? `killed by ${result.signal ?? 'a signal'}`
+            : `exit code ${result.exitCode}`;
+        return { content: `Command failed (${how}).\n${output}`, isError: true };
+      }
+      return output;
+    },
+  };
+}
+
+/** Bash without a sandbox; workers build theirs with `createBashTool` from the sandbox they resolved. */
+export const bashTool: AgentTool = createBashTool(null);

@@ -27,14 +27,26 @@ export function toolByName(name: string): AgentTool | undefined {
 }
 
 /**
- * The tools an agent gets: all of them, or those named (an agent type's `tools` list), in the
- * registry's order. Names weft has no tool for are left out and returned, so the caller can say so.
+ * The tools an agent gets from `available` (by default the built-in ones): all of them, or those
+ * named (an agent type's `tools` list), in `available`'s order. Names with no tool are left out
+ * and returned, so the caller can say so.
  */
-export function selectTools(names: readonly string[] | null): { tools: AgentTool[]; unknown: string[] } {
-  if (names === null) return { tools: [...ALL_TOOLS], unknown: [] };
+export function selectTools(
+  names: readonly string[] | null,
+  available: readonly AgentTool[] = ALL_TOOLS,
+): { tools: AgentTool[]; unknown: string[] } {
+  if (names === null) return { tools: [...available], unknown: [] };
   const wanted = new Set(names);
   return {
-    tools: ALL_TOOLS.filter((t) => wanted.has(t.name)),
-    unknown: names.filter((n) => !toolByName(n)),
+    tools: available.filter((t) => wanted.has(t.name)),
+    unknown: names.filter((n) => !available.some((t) => t.name === n)),
   };
+}
+
+/**
+ * The built-in tools with some replaced by name: a worker swaps in the Bash of the sandbox it
+ * resolved (S808), keeping the registry's order.
+ */
+export function withReplacements(replacements: readonly AgentTool[]): AgentTool[] {
+  return ALL_TOOLS.map((t) => replacements.find((r) => r.name === t.name) ?? t);
 }

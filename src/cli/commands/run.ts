@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { ActivityDeps } from '../../activities/create-activities';
 import { WeftClient } from '../../client/weft-client';
 import { startMockModel } from '../../mock-model/server';
+import { resolveSandbox } from '../../activities/tools/sandbox';
 import { createWeftWorker } from '../../worker';
 import type { WeftWorker } from '../../worker';
 import { EXIT, printJson, stderr } from '../command-context';
@@ -20,6 +21,7 @@ import {
 } from '../run-helpers';
 import type { RunFlags } from '../run-helpers';
 import { quietTemporalLogs } from '../temporal-runtime';
+import { addWorkerToolFlags, sandboxSettings } from '../worker-flags';
 import type { CompiledScript } from '../../types';
 
 /** `weft run` and `weft demo`: submit, run an embedded worker, show progress, wait. */
@@ -41,6 +43,16 @@ export async function runCompiled(
   const cwd = path.resolve(flags.cwd ?? process.cwd());
   if (!activityDeps) requireModelAccess(flags);
   refuseUnpricedModels(script, flags);
+  // Decided before anything connects, so `--sandbox required` on a machine without one refuses
+  // cleanly (exit 2) and nothing starts (S808).
+  const workerDeps: ActivityDeps | undefined =
+    flags.worker === false
+      ? undefined
+      : {
+          ...activityDeps,
+          sandbox: resolveSandbox(sandboxSettings(flags), stderr),
+          mcpConfigFiles: flags.mcpConfig ?? [],
+        };
   const client = await WeftClient.connect();
   let worker: WeftWorker | null = null;
   try {
@@ -51,7 +63,7 @@ export async function runCompiled(
         ...client.connectOptions(),
         namespace: client.config.namespace,
         taskQueue: client.config.taskQueue,
-        ...(activityDeps ? { activityDeps } : {}),
+        ...(workerDeps ? { activityDeps: workerDeps } : {}),
       });
       void worker.run().catch((err: unknown) => stderr(`weft: worker stopped: ${(err as Error).message}`));
     }
@@ -120,11 +132,13 @@ async function demo(flags: { json?: boolean }): Promise<number> {
 
 /** Registers run, start, wait, validate and demo. */
 export function registerRunCommands(program: Command, ctx: CommandContext): void {
-  addRunFlags(
-    program
-      .command('run')
-      .description('run a workflow script (file or saved name) and wait for its result')
-      .argument('<script>', 'path to a .js workflow script or .yaml workflow, or a saved workflow name'),
+  addWorkerToolFlags(
+    addRunFlags(
+      program
+        .command('run')
+        .description('run a workflow script (file or saved name) and wait for its result')
+        .argument('<script>', 'path to a .js workflow script or .yaml workflow, or a saved workflow name'),
+    ),
   )
     .option('--no-worker', 'do not run an embedded worker; rely on `weft worker` processes')
     .action(async (script: string, flags: RunFlags) => ctx.setCode(await runScript(script, flags)));

@@ -2,14 +2,19 @@ import type { Command } from 'commander';
 import { describeConnection, loadConfig, temporalConnectOptions } from '../../config';
 import { WEFT_SEARCH_ATTRIBUTES } from '../../search-attributes';
 import { ensureDevServer } from '../../dev-server/dev-server';
+import { resolveSandbox } from '../../activities/tools/sandbox';
 import { createWeftWorker } from '../../worker';
 import { EXIT, stderr } from '../command-context';
 import type { CommandContext } from '../command-context';
 import { parsePositiveInt } from '../parse-options';
 import { quietTemporalLogs } from '../temporal-runtime';
+import type { WorkerToolFlags } from '../worker-flags';
+import { addWorkerToolFlags, sandboxSettings } from '../worker-flags';
 
-async function runWorker(flags: { maxAgents?: number }): Promise<number> {
+async function runWorker(flags: WorkerFlags): Promise<number> {
   const config = loadConfig();
+  // Refuses `--sandbox required` before connecting anywhere; warns once when Bash runs unconfined.
+  const sandbox = resolveSandbox(sandboxSettings(flags), stderr);
   const address =
     config.address ??
     (await ensureDevServer({ stateDir: config.stateDir, searchAttributes: WEFT_SEARCH_ATTRIBUTES })).address;
@@ -18,6 +23,7 @@ async function runWorker(flags: { maxAgents?: number }): Promise<number> {
     ...temporalConnectOptions(config, address),
     namespace: config.namespace,
     taskQueue: config.taskQueue,
+    activityDeps: { sandbox, mcpConfigFiles: flags.mcpConfig ?? [] },
     ...(flags.maxAgents === undefined ? {} : { maxConcurrentAgents: flags.maxAgents }),
   });
   const how = describeConnection(config, address);
@@ -28,11 +34,16 @@ async function runWorker(flags: { maxAgents?: number }): Promise<number> {
   return EXIT.completed;
 }
 
+interface WorkerFlags extends WorkerToolFlags {
+  maxAgents?: number;
+}
+
 /** Registers `weft worker`. */
 export function registerWorkerCommands(program: Command, ctx: CommandContext): void {
-  program
-    .command('worker')
-    .description('run a long-lived worker for the task queue (WEFT_TASK_QUEUE, default "weft")')
-    .option('--max-agents <n>', 'agents this worker runs at once', parsePositiveInt)
-    .action(async (flags: { maxAgents?: number }) => ctx.setCode(await runWorker(flags)));
+  addWorkerToolFlags(
+    program
+      .command('worker')
+      .description('run a long-lived worker for the task queue (WEFT_TASK_QUEUE, default "weft")')
+      .option('--max-agents <n>', 'agents this worker runs at once', parsePositiveInt),
+  ).action(async (flags: WorkerFlags) => ctx.setCode(await runWorker(flags)));
 }
