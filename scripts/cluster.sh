@@ -79,6 +79,9 @@ start() {
   fi
 
   # PostgreSQL: a private cluster on 127.0.0.1:$PG_PORT, trust auth for local TCP only.
+  if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$DIR"; then
+    die "the postgres user cannot enter $DIR (PostgreSQL refuses to run as root): make its parent folders world-executable, or set WEFT_CLUSTER_DIR elsewhere"
+  fi
   if [ ! -f "$DIR/pg/PG_VERSION" ]; then
     mkdir -p "$DIR/pg"
     [ "$(id -u)" -eq 0 ] && chown postgres "$DIR/pg"
