@@ -5,8 +5,10 @@
 //
 // Usage: node scripts/setup.mjs [--no-build] [--for-tests]
 //   --for-tests also provisions what the test suite drives besides node_modules: Debian's chromium
-//   for the Web UI tests (scripts/install-chromium.sh), and Debian's bubblewrap for the Bash sandbox
-//   tests (scripts/install-bubblewrap.sh); apt-get as root or via sudo.
+//   for the Web UI tests (scripts/install-chromium.sh), Debian's bubblewrap for the Bash sandbox
+//   tests (scripts/install-bubblewrap.sh), and Debian's postgresql and the real temporal-server for
+//   the cluster suite (scripts/install-postgresql.sh, scripts/build-temporal-server.sh, cached in
+//   ~/.cache/weft/ like the CLI); apt-get as root or via sudo.
 //
 // The CLI lookup order and cache path must match src/dev-server/temporal-cli.ts.
 import { spawnSync } from 'node:child_process';
@@ -171,6 +173,11 @@ try {
   if (process.argv.includes('--for-tests')) {
     run('sh', [path.join(root, 'scripts', 'install-chromium.sh')]);
     run('sh', [path.join(root, 'scripts', 'install-bubblewrap.sh')]);
+    // The cluster suite's real Temporal server: Debian's PostgreSQL, and temporal-server built once.
+    run('sh', [path.join(root, 'scripts', 'install-postgresql.sh')]);
+    run('sh', [path.join(root, 'scripts', 'build-temporal-server.sh')], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
   }
   if (!noBuild) ensureBuild();
   log(`Temporal CLI: ${cli}`);

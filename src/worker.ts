@@ -7,6 +7,7 @@ import { createActivities } from './activities/create-activities';
 import { createRunHistoryActivities } from './activities/run-history-activities';
 import type { ActivityDeps } from './activities/create-activities';
 import { oneLine } from './config';
+import { explainConnectFailure } from './connection-probe';
 import { ConfigError } from './errors';
 import type { TemporalConnectOptions } from './config';
 import { bindPayloadServer, dataConverterFromEnv } from './storage/data-converter';
@@ -98,8 +99,10 @@ export async function createWeftWorker(options: WeftWorkerOptions): Promise<Weft
   try {
     connection = await NativeConnection.connect(connect);
   } catch (err) {
+    // The SDK's transport errors are Rust debug dumps; a direct probe says why in words.
+    const reason = (await explainConnectFailure(connect)) ?? oneLine(err);
     throw new ConfigError(
-      `cannot connect to Temporal at ${options.address}${connect.tls ? ' over TLS' : ''}: ${oneLine(err)}`,
+      `cannot connect to Temporal at ${options.address}${connect.tls ? ' over TLS' : ''}: ${reason}`,
     );
   }
   const namespace = options.namespace ?? 'default';

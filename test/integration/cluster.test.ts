@@ -190,6 +190,86 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/** What the API-key proxy saw. */
+interface AuthProxy {
+  port: number;
+  /** Calls that carried `authorization: Bearer <API_KEY>`, forwarded to the server. */
+  authorized: number;
+  /** Calls refused with UNAUTHENTICATED for a missing or wrong key. */
+  refused: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A TLS HTTP/2 proxy in front of the server that forwards only gRPC calls carrying the API key, as
+ * Temporal Cloud's front door does; upstream it authenticates with the client certificate.
+ */
+async function startAuthProxy(): Promise<AuthProxy> {
+  const read = (name: string) => readFileSync(path.join(certs, name));
+  const upstream = http2.connect(`https://127.0.0.1:${portBase}`, {
+    ca: read('ca.pem'),
+    cert: read('client.pem'),
+    key: read('client-key.pem'),
+    servername: 'localhost',
+  });
+  upstream.on('error', () => {});
+  const state = { authorized: 0, refused: 0 };
+  const server = http2.createSecureServer({ cert: read('server.pem'), key: read('server-key.pem') });
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    if (headers.authorization !== `Bearer ${API_KEY}`) {
+      state.refused++;
+      stream.respond(
+        {
+          ':status': 200,
+          'content-type': 'application/grpc',
+          'grpc-status': '16',
+          'grpc-message': 'API key required',
+        },
+        { endStream: true },
+      );
+      return;
+    }
+    state.authorized++;
+    const forward: http2.OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(headers)) {
+      if (name === ':authority' || name === ':scheme' || name === 'authorization') continue;
+      forward[name] = value;
+    }
+    const call = upstream.request(forward);
+    call.on('error', () => stream.close(http2.constants.NGHTTP2_CANCEL));
+    call.on('response', (response) => {
+      if (stream.headersSent || stream.destroyed) return;
+      // A trailers-only answer (an error status in the headers) must stay trailers-only.
+      if (response['grpc-status'] !== undefined) stream.respond({ ...response }, { endStream: true });
+      else stream.respond({ ...response }, { waitForTrailers: true });
+    });
+    let trailers: http2.OutgoingHttpHeaders = {};
+    call.on('trailers', (t) => (trailers = { ...t }));
+    stream.on('wantTrailers', () => {
+      if (!stream.destroyed) stream.sendTrailers(trailers);
+    });
+    stream.pipe(call);
+    call.pipe(stream);
+    stream.on('close', () => call.close());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    get authorized() {
+      return state.authorized;
+    },
+    get refused() {
+      return state.refused;
+    },
+    async close() {
+      upstream.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 /** Which workers started agent activities, and which agents (by label) have completed. */
 async function agentActivity(runId: string): Promise<{ startedBy: Set<string>; completed: Set<string> }> {
   const history = await client.temporal.workflow.getHandle(runId).fetchHistory();
@@ -455,5 +535,60 @@ describe('S901 S902 the real Temporal server on PostgreSQL, over mutual TLS', ()
         assert.match(lines[0] ?? '', /^weft: cannot connect to Temporal at 127\.0\.0\.1:\d+/);
       }
     }
+  });
+  test('S901 an API key is sent on every call, and never shows in history, logs or weft show', async (t) => {
+    const model = await withMock(t);
+    const proxy = await startAuthProxy();
+    t.after(() => proxy.close());
+    const queue = uniqueName('cluster-apikey');
+    // By envconfig variables alone: the key, the proxy's CA and name; no client certificate.
+    const env = weftEnv(model, queue, {
+      TEMPORAL_ADDRESS: `127.0.0.1:${proxy.port}`,
+      TEMPORAL_API_KEY: API_KEY,
+      TEMPORAL_TLS_CLIENT_CERT_PATH: '',
+      TEMPORAL_TLS_CLIENT_KEY_PATH: '',
+    });
+    const doctor = await runWeft(['doctor', '--json'], { env });
+    assert.equal(doctor.code, 0, doctor.stderr);
+    assert.equal((doctor.json as { auth: string }).auth, 'api-key');
+    const runId = `${queue}-run`;
+    const run = await runWeft(
+      [
+        'run',
+        CRASH_SCRIPT,
+        '--json',
+        '--id',
+        runId,
+        '--args',
+        JSON.stringify({ latency: 1, fanOut: ['a', 'b'] }),
+      ],
+      {
+        env,
+      },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal((run.json as { status: string }).status, 'completed');
+    assert.ok(proxy.authorized > 10, `only ${proxy.authorized} calls carried the key`);
+    assert.equal(proxy.refused, 0);
+    const show = await runWeft(['show', runId, '--full', '--json'], { env });
+    assert.equal(show.code, 0, show.stderr);
+    const history = await client.temporal.workflow.getHandle(runId).fetchHistory();
+    const seen = [
+      doctor.stdout,
+      doctor.stderr,
+      run.stdout,
+      run.stderr,
+      show.stdout,
+      show.stderr,
+      JSON.stringify(history),
+    ];
+    for (const text of seen) assert.ok(!text.includes(API_KEY), 'the API key leaked');
+    // A wrong key is refused by the front door: one line, exit 2.
+    const refusedBefore = proxy.refused;
+    const wrong = await runWeft(['list'], { env: { ...env, TEMPORAL_API_KEY: 'not-the-key' } });
+    assert.equal(wrong.code, 2, wrong.stderr);
+    assert.equal(wrong.stderr.trim().split('\n').length, 1, wrong.stderr);
+    assert.ok(!wrong.stderr.includes('not-the-key'));
+    assert.ok(proxy.refused > refusedBefore);
   });
 });
