@@ -12,6 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ConfigError } from '../errors';
 import { WEFT_AGENTS, WEFT_COST_USD, WEFT_OUTPUT_TOKENS, WEFT_PHASE } from '../search-attributes';
 import type {
+  CompactionRecord,
   AgentRecord,
   AgentStatus,
   ApprovalRecord,
@@ -246,6 +247,10 @@ export interface AgentDetails {
   /** StructuredOutput attempts (0 without a schema). */
   attempts: number;
   cached: boolean;
+  /** Context compactions of the agent's conversation (S803); empty when none. */
+  compactions: CompactionRecord[];
+  /** False when the agent's model has no known price (S805). */
+  costKnown: boolean;
   worktree: WorktreeReport | null;
   startedAt: number | null;
   endedAt: number | null;
@@ -373,6 +378,8 @@ export async function runDetails(deps: RunViewDeps, runId: string): Promise<RunD
       costUsd: record.costUsd,
       attempts: record.attempts,
       cached: record.cached ?? false,
+      compactions: record.compactions ?? fromHistory?.compactions ?? [],
+      costKnown: record.costKnown ?? fromHistory?.costKnown ?? true,
       worktree: record.worktree,
       startedAt: record.startedAt,
       endedAt: record.endedAt,

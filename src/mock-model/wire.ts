@@ -210,8 +210,8 @@ export function messageBody(id: string, model: string, reply: Reply, u: AnswerUs
 
 /**
  * The server-sent events of a streaming answer, in the order the API sends them: message_start,
- * ping, then per block content_block_start, its deltas and content_block_stop, then message_delta
- * and message_stop.
+ * then per block content_block_start, its deltas and content_block_stop (a ping after the first
+ * block's start), then message_delta and message_stop.
  */
 export function streamEvents(
   id: string,
@@ -226,13 +226,16 @@ export function streamEvents(
     stop_details: null,
     usage: usage(u, 1),
   };
-  const events: RawMessageStreamEvent[] = [
-    { type: 'message_start', message: start },
-    { type: 'ping' } as unknown as RawMessageStreamEvent,
-  ];
+  const ping = { type: 'ping' } as unknown as RawMessageStreamEvent;
+  const events: RawMessageStreamEvent[] = [{ type: 'message_start', message: start }];
   reply.blocks.forEach((block, index) => {
-    events.push(...blockEvents(block, index));
+    const [blockStart, ...rest] = blockEvents(block, index);
+    if (blockStart) events.push(blockStart);
+    // The API's keep-alive comes after the first block's start, as its own streams show.
+    if (index === 0) events.push(ping);
+    events.push(...rest);
   });
+  if (reply.blocks.length === 0) events.push(ping);
   const final = usage(u);
   events.push({
     type: 'message_delta',

@@ -62,7 +62,13 @@ function agentBlock(a: AgentDetails, full: boolean): string[] {
   const stats = [
     a.model ?? 'default model',
     `${formatTokens(a.usage.inputTokens)} in / ${formatTokens(a.usage.outputTokens)} out`,
-    formatCost(a.costUsd),
+    ...(a.usage.cacheReadTokens || a.usage.cacheWriteTokens
+      ? [
+          `cache ${formatTokens(a.usage.cacheWriteTokens ?? 0)} written / ${formatTokens(a.usage.cacheReadTokens ?? 0)} read`,
+        ]
+      : []),
+    ...(a.usage.webSearchRequests ? [`${a.usage.webSearchRequests} web searches`] : []),
+    a.costKnown ? formatCost(a.costUsd) : 'cost unknown',
     `${a.attempts} attempt${a.attempts === 1 ? '' : 's'}`,
     ...(a.durationMs === null ? [] : [formatDuration(a.durationMs)]),
   ].join(' · ');
@@ -70,6 +76,11 @@ function agentBlock(a: AgentDetails, full: boolean): string[] {
     `#${a.index}  ${a.label}  ${where}  ${a.status}${a.cached ? ' (cached)' : ''}`,
     `    ${stats}`,
   ];
+  for (const c of a.compactions) {
+    lines.push(
+      `    compacted after turn ${c.turn} (${c.kind}, ${c.trigger}): ${formatTokens(c.tokensBefore)} → ${formatTokens(c.tokensAfter)} tokens`,
+    );
+  }
   lines.push(...block('prompt', a.prompt, full));
   if (a.result !== null && a.result !== undefined) {
     lines.push(
