@@ -9,7 +9,7 @@ import path from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { dryRunReport } from '../cli/dry-run-report';
 import type { DryRunReport } from '../cli/dry-run-report';
-import { loadTarget, publicSummary, refuseInsideAgent } from '../cli/run-helpers';
+import { loadTarget, publicSummary, refuseInsideAgent, refuseUnpricedModels } from '../cli/run-helpers';
 import { parseTokenBudget } from '../cli/parse-options';
 import type { RunStatus, StartOptions, WeftClient } from '../client/weft-client';
 import { isSettled, NO_PHASE, phaseKey } from '../client/run-events';
@@ -178,6 +178,11 @@ export class McpRuns {
     const script = await loadTarget(file, cwd);
     const options = this.startOptions(input);
     if (!options.dryRun && this.policy.embeddedWorker) requireModelAccess();
+    // A spend ceiling needs a price for every model the run names, as `weft run --max-cost` does.
+    refuseUnpricedModels(script, {
+      ...(options.maxCostUsd === undefined ? {} : { maxCost: options.maxCostUsd }),
+      dryRun: options.dryRun ?? false,
+    });
 
     let estimate: DryRunReport | undefined;
     const thresholds = {

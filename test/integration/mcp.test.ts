@@ -333,6 +333,14 @@ return n;
       new RegExp(`no run with id ${queue}-none`),
     );
     assert.match(await callError(session, 'workflow_status', { runId: `${queue}-none` }), /no run with id/);
+    // Budgets apply as in the CLI: a spend ceiling on a model weft cannot price is refused.
+    const unpriced = `export const meta = { name: 'unpriced', description: 'names a model with no price' };
+return agent('hi', { model: 'mystery-model-1' });
+`;
+    assert.match(
+      await callError(session, 'Workflow', { script: unpriced, maxCostUsd: 1 }),
+      /cannot be kept: no known price for mystery-model-1/,
+    );
     const listed = await shared.client.listRuns({ taskQueue: queue });
     assert.deepEqual(listed, [], 'no refused call started a run');
     // A failing call never ends the server; the client closing stdin does.
