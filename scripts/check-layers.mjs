@@ -25,7 +25,7 @@ const LAYERS = [
   { name: 'front-end:stratus', match: /^stratus\// },
   { name: 'compiler', match: /^compiler\// },
   { name: 'runtime', match: /^(workflows\/|activities\/|replay\.ts$)/ },
-  { name: 'services', match: /^(connection|dev-server|mock-model|storage)\// },
+  { name: 'services', match: /^((connection|dev-server|mock-model|storage)\/|connection-probe\.ts$)/ },
   { name: 'base', match: /^(types|errors|config|search-attributes)\.ts$/ },
 ];
 
