@@ -107,7 +107,9 @@ void describe('sandboxed Bash through weft run', () => {
       assert.deepEqual(build, { tool_use_id: build?.tool_use_id, is_error: false, content: 'built' });
       assert.equal(readFileSync(path.join(cwd, 'dist', 'out.txt'), 'utf8'), 'built\n');
       assert.equal(write?.is_error, true);
-      assert.match(write?.content ?? '', /Read-only file system/);
+      // Read-only everywhere but the cwd; a checkout under /tmp is not even visible, since each
+      // command gets a private /tmp.
+      assert.match(write?.content ?? '', /Read-only file system|No such file or directory/);
       assert.equal(existsSync(outsideFile), false);
       assert.equal(fetch?.is_error, true);
       assert.match(fetch?.content ?? '', /BLOCKED ECONNREFUSED/);
