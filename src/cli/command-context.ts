@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
 import { WeftClient } from '../client/weft-client';
 
-/** Exit codes of every weft command: the contract other tools rely on. */
-export const EXIT = { completed: 0, notCompleted: 1, refused: 2 } as const;
+/**
+ * Exit codes of every weft command: the contract other tools rely on. `agentsFailed`: the run
+ * completed, but its agents failed as `--fail-on-agent-error` counts it (by default: every one).
+ */
+export const EXIT = { completed: 0, notCompleted: 1, refused: 2, agentsFailed: 3 } as const;
 
 /** What a command module gets from the program that hosts it. */
 export interface CommandContext {

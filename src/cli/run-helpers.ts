@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { Option } from 'commander';
 import type { Command } from 'commander';
 import type { RunSummary, StartOptions, WeftClient } from '../client/weft-client';
 import { isYamlPath } from '../agentos/compile-yaml';
@@ -38,6 +39,49 @@ export interface RunFlags extends WorkerToolFlags {
   resumeFrom?: string;
   maxCost?: number;
   maxDuration?: number;
+  failOnAgentError?: FailOnAgentError;
+}
+
+/**
+ * When failed agents make a completed run's exit code nonzero (`--fail-on-agent-error`): `all`
+ * (the default) when agents failed and none completed, so a run whose every agent hit a 401 or an
+ * unreachable model is no success; `any` when one agent failed; `never` to judge by the run alone.
+ */
+export type FailOnAgentError = 'all' | 'any' | 'never';
+
+/** The `--fail-on-agent-error` values. */
+export const FAIL_ON_AGENT_ERROR: readonly FailOnAgentError[] = ['all', 'any', 'never'];
+
+/** Agents of a finished run that failed, and those that gave an answer (ran or came from the cache). */
+export function agentOutcomes(summary: RunSummary): { failed: number; answered: number } {
+  const records = summary.output?.records ?? [];
+  return {
+    failed: records.filter((r) => r.status === 'failed').length,
+    answered: records.filter((r) => r.status === 'completed' || r.status === 'cached').length,
+  };
+}
+
+/** The exit code of a finished run under a `--fail-on-agent-error` policy. */
+export function exitCodeOf(summary: RunSummary, failOn: FailOnAgentError = 'all'): number {
+  if (summary.status !== 'completed') return EXIT.notCompleted;
+  const { failed, answered } = agentOutcomes(summary);
+  if (failed > 0 && (failOn === 'any' || (failOn === 'all' && answered === 0))) return EXIT.agentsFailed;
+  return EXIT.completed;
+}
+
+/** Refuses an agents' working directory that does not exist, before anything starts. */
+export function checkCwd(cwd: string, given: string | undefined): void {
+  let isDir = false;
+  try {
+    isDir = statSync(cwd).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir) {
+    throw new ConfigError(
+      `--cwd ${given ?? cwd}: ${existsSync(cwd) ? 'not a directory' : 'no such directory'} (${cwd})`,
+    );
+  }
 }
 
 /**
@@ -105,6 +149,7 @@ export function publicSummary(summary: RunSummary): Record<string, unknown> {
     status,
     result,
     agents,
+    failedAgents: agentOutcomes(summary).failed,
     usage,
     durationMs,
     ...(error === undefined ? {} : { error }),
@@ -113,19 +158,31 @@ export function publicSummary(summary: RunSummary): Record<string, unknown> {
   };
 }
 
-/** Prints a finished run and returns the exit code: 0 when completed, 1 otherwise. */
-export function printSummary(summary: RunSummary, json: boolean): number {
+/**
+ * Prints a finished run and returns the exit code: 0 when completed, 3 when completed with failed
+ * agents as `failOn` counts them ({@link exitCodeOf}), 1 otherwise.
+ */
+export function printSummary(summary: RunSummary, json: boolean, failOn: FailOnAgentError = 'all'): number {
+  const code = exitCodeOf(summary, failOn);
+  const { failed } = agentOutcomes(summary);
   if (json) {
     printJson(publicSummary(summary));
   } else {
     stderr(
-      `${summary.status}: ${summary.agents} agents, ${summary.usage.outputTokens} output tokens, ` +
+      `${summary.status}: ${summary.agents} agents${failed > 0 ? ` (${failed} failed)` : ''}, ${summary.usage.outputTokens} output tokens, ` +
         `${(summary.durationMs / 1000).toFixed(1)}s${summary.cached ? `, ${summary.cached} cached` : ''}` +
         `${summary.error ? ` — ${summary.error}` : ''}${summary.stopReason ? ` — stopped: ${summary.stopReason}` : ''}`,
     );
     if (summary.status === 'completed') process.stdout.write(`${JSON.stringify(summary.result, null, 2)}\n`);
+    if (code === EXIT.agentsFailed) {
+      stderr(
+        failOn === 'any'
+          ? `weft: ${failed} agent${failed === 1 ? '' : 's'} failed (--fail-on-agent-error any): exit 3`
+          : `weft: every agent failed (${failed}); see weft show ${summary.runId}: exit 3`,
+      );
+    }
   }
-  return summary.status === 'completed' ? EXIT.completed : EXIT.notCompleted;
+  return code;
 }
 
 /** Ends `followProgress`; give it the run's summary so the last frame shows the final records. */
@@ -282,4 +339,14 @@ export function addRunFlags(command: Command): Command {
     )
     .option('--id <runId>', 'workflow id to use instead of a generated one')
     .option('--json', 'print one JSON object on stdout');
+}
+
+/** `--fail-on-agent-error <all|any|never>`, shared by `run`, `wait` and `watch`. */
+export function failOnAgentErrorOption(): Option {
+  return new Option(
+    '--fail-on-agent-error <when>',
+    'exit 3 when a completed run has failed agents: all = every agent failed, any = one did, never',
+  )
+    .choices(FAIL_ON_AGENT_ERROR)
+    .default('all');
 }

@@ -155,7 +155,9 @@ export class WeftClient {
    * offer is a ConfigError, and nothing starts.
    */
   async start(script: CompiledScript, options: StartOptions = {}): Promise<string> {
-    if (options.resumeFrom) await buildResumeCache(this.temporal, options.resumeFrom);
+    if (options.resumeFrom) {
+      await buildResumeCache(this.temporal, options.resumeFrom, { dryRun: options.dryRun ?? false });
+    }
     const runId = options.runId ?? `${script.meta.name}-${randomBytes(4).toString('hex')}`;
     this.searchAttributesReady ??= this.missingSearchAttributes().then(
       (missing) => missing.length === 0,

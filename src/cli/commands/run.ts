@@ -12,6 +12,8 @@ import type { CommandContext } from '../command-context';
 import { printDryRun } from '../dry-run-report';
 import {
   addRunFlags,
+  checkCwd,
+  failOnAgentErrorOption,
   followProgress,
   loadTarget,
   printSummary,
@@ -19,7 +21,7 @@ import {
   requireModelAccess,
   startOptions,
 } from '../run-helpers';
-import type { RunFlags } from '../run-helpers';
+import type { FailOnAgentError, RunFlags } from '../run-helpers';
 import { quietTemporalLogs } from '../temporal-runtime';
 import { addWorkerToolFlags, sandboxSettings } from '../worker-flags';
 import type { CompiledScript } from '../../types';
@@ -27,6 +29,7 @@ import type { CompiledScript } from '../../types';
 /** `weft run` and `weft demo`: submit, run an embedded worker, show progress, wait. */
 async function runScript(target: string, flags: RunFlags, activityDeps?: ActivityDeps): Promise<number> {
   const cwd = path.resolve(flags.cwd ?? process.cwd());
+  checkCwd(cwd, flags.cwd);
   return runCompiled(await loadTarget(target, cwd), flags, activityDeps);
 }
 
@@ -41,6 +44,7 @@ export async function runCompiled(
   activityDeps?: ActivityDeps,
 ): Promise<number> {
   const cwd = path.resolve(flags.cwd ?? process.cwd());
+  checkCwd(cwd, flags.cwd);
   if (!activityDeps) requireModelAccess(flags);
   refuseUnpricedModels(script, flags);
   // Decided before anything connects, so `--sandbox required` on a machine without one refuses
@@ -58,7 +62,7 @@ export async function runCompiled(
   try {
     if (flags.worker !== false) {
       // Agent failures already show in the run's progress; the embedded worker only reports its own.
-      quietTemporalLogs('ERROR');
+      quietTemporalLogs('ERROR', { handleCtrlC: false });
       worker = await createWeftWorker({
         ...client.connectOptions(),
         namespace: client.config.namespace,
@@ -68,6 +72,7 @@ export async function runCompiled(
       void worker.run().catch((err: unknown) => stderr(`weft: worker stopped: ${(err as Error).message}`));
     }
     const runId = await client.start(script, startOptions(flags, cwd));
+    detachOnCtrlC(runId, worker !== null);
     stderr(`run ${runId} started (${script.meta.name})`);
     if (client.uiUrl)
       stderr(`  Web UI: ${client.uiUrl}/namespaces/${client.config.namespace}/workflows/${runId}`);
@@ -76,15 +81,45 @@ export async function runCompiled(
     await stopFollowing(summary);
     return flags.dryRun
       ? printDryRun(summary, flags.json ?? false)
-      : printSummary(summary, flags.json ?? false);
+      : printSummary(summary, flags.json ?? false, flags.failOnAgentError);
   } finally {
     await worker?.shutdown();
     await client.close();
   }
 }
 
+/** Exit code after Ctrl-C: 128 + SIGINT, as shells report it. */
+export const EXIT_INTERRUPTED = 130;
+
+let detachInstalled = false;
+
+/**
+ * Ctrl-C while `weft run` waits detaches at once: the run stays on the server and goes on, and the
+ * line says how to reattach or stop it. weft does not offer to stop the run (Claude Code's way):
+ * a durable run outliving its terminal is the point, and `weft stop` is one command away. With an
+ * embedded worker, its agents in flight are retried by the next worker once their heartbeat
+ * times out. A second Ctrl-C, should the first still be on its way out, exits too.
+ */
+function detachOnCtrlC(runId: string, embeddedWorker: boolean): void {
+  if (detachInstalled) return;
+  detachInstalled = true;
+  let pressed = false;
+  process.on('SIGINT', () => {
+    if (pressed) process.exit(EXIT_INTERRUPTED);
+    pressed = true;
+    // The live view may have hidden the cursor; give it back.
+    if (process.stderr.isTTY) process.stderr.write('\x1b[?25h\n');
+    stderr(
+      `weft: detaching; the run goes on: \`weft watch ${runId}\` to reattach, \`weft stop ${runId}\` to stop it` +
+        (embeddedWorker ? ' (this process ran its worker: start `weft worker` for its agents to go on)' : ''),
+    );
+    process.exit(EXIT_INTERRUPTED);
+  });
+}
+
 async function startScript(target: string, flags: RunFlags): Promise<number> {
   const cwd = path.resolve(flags.cwd ?? process.cwd());
+  checkCwd(cwd, flags.cwd);
   const script = await loadTarget(target, cwd);
   refuseUnpricedModels(script, flags);
   const client = await WeftClient.connect();
@@ -101,7 +136,7 @@ async function startScript(target: string, flags: RunFlags): Promise<number> {
 /** `weft wait` and `weft workflow watch`: follow a run's progress, then print its summary. */
 export async function waitForRun(
   runId: string,
-  flags: { json?: boolean; follow?: boolean },
+  flags: { json?: boolean; follow?: boolean; failOnAgentError?: FailOnAgentError },
 ): Promise<number> {
   const client = await WeftClient.connect();
   try {
@@ -109,7 +144,7 @@ export async function waitForRun(
     const stopFollowing = flags.json && !flags.follow ? null : followProgress(client, runId);
     const summary = await client.wait(runId);
     await stopFollowing?.(summary);
-    return printSummary(summary, flags.json ?? false);
+    return printSummary(summary, flags.json ?? false, flags.failOnAgentError);
   } finally {
     await client.close();
   }
@@ -141,6 +176,7 @@ export function registerRunCommands(program: Command, ctx: CommandContext): void
     ),
   )
     .option('--no-worker', 'do not run an embedded worker; rely on `weft worker` processes')
+    .addOption(failOnAgentErrorOption())
     .action(async (script: string, flags: RunFlags) => ctx.setCode(await runScript(script, flags)));
 
   addRunFlags(
@@ -155,7 +191,10 @@ export function registerRunCommands(program: Command, ctx: CommandContext): void
     .description('wait for a run to end, then print what `weft run` prints')
     .argument('<runId>')
     .option('--json', 'print one JSON object on stdout')
-    .action(async (runId: string, flags: { json?: boolean }) => ctx.setCode(await waitForRun(runId, flags)));
+    .addOption(failOnAgentErrorOption())
+    .action(async (runId: string, flags: { json?: boolean; failOnAgentError?: FailOnAgentError }) =>
+      ctx.setCode(await waitForRun(runId, flags)),
+    );
 
   program
     .command('validate')

@@ -7,7 +7,8 @@ import { printJson, stderr, withClient } from '../command-context';
 import type { CommandContext } from '../command-context';
 import { formatCost, formatDuration, formatTokens } from '../live-view';
 import { parsePositiveInt } from '../parse-options';
-import { followProgress, printSummary } from '../run-helpers';
+import { failOnAgentErrorOption, followProgress, printSummary } from '../run-helpers';
+import type { FailOnAgentError } from '../run-helpers';
 
 function parseStatus(raw: string): RunStatusName {
   const status = raw.toLowerCase().replace('canceled', 'cancelled').replace('-', '_') as RunStatusName;
@@ -193,14 +194,15 @@ export function registerRunViewCommands(program: Command, ctx: CommandContext): 
     .description("attach the live view to a run started elsewhere; exits with the run's code when it ends")
     .argument('<runId>')
     .option('--json', 'print the final summary as one JSON object on stdout')
-    .action(async (runId: string, flags: { json?: boolean }) => {
+    .addOption(failOnAgentErrorOption())
+    .action(async (runId: string, flags: { json?: boolean; failOnAgentError?: FailOnAgentError }) => {
       const code = await withClient(async (client) => {
         // Fails fast for an unknown run, before any view is drawn.
         await client.describeRun(runId);
         const stop = followProgress(client, runId);
         const summary = await client.wait(runId);
         await stop(summary);
-        return printSummary(summary, flags.json ?? false);
+        return printSummary(summary, flags.json ?? false, flags.failOnAgentError);
       });
       ctx.setCode(code);
     });
