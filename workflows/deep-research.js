@@ -147,12 +147,12 @@ const SCOPE_PROMPT = (question) =>
   'Question: ' + question + '\n\nStructured output only.'
 
 const SEARCH_PROMPT = (question, angle) =>
-  'Search the web for sources on this angle of a research question. Return up to 4 results, most relevant first, ' +
-  'with their exact URLs.\n\nQuestion: ' + question + '\nAngle: ' + angle.label + '\nQuery: ' + angle.query +
+  'Use WebSearch to search the web for sources on this angle of a research question. Return up to 4 results, ' +
+  'most relevant first, with their exact URLs as the search gave them.\n\nQuestion: ' + question + '\nAngle: ' + angle.label + '\nQuery: ' + angle.query +
   '\n\nStructured output only.'
 
 const FETCH_PROMPT = (question, source) =>
-  'Fetch this source and extract up to 4 factual claims that bear on the question, each with the evidence ' +
+  'Fetch this source with WebFetch and extract up to 4 factual claims that bear on the question, each with the evidence ' +
   'the source gives. Rate the source quality honestly.\n\nQuestion: ' + question + '\nSource: ' + source.title +
   ' <' + source.url + '>\n\nStructured output only.'
 
@@ -162,7 +162,7 @@ const CLAIMS_PROMPT = (question, claims) =>
   claims.map((c, i) => i + 1 + '. ' + c.claim + ' [' + c.source + ']').join('\n') + '\n\nStructured output only.'
 
 const VERIFY_PROMPT = (question, claim, v) =>
-  'You are skeptic #' + (v + 1) + '. Try your hardest to refute this claim: search for counter-evidence and check ' +
+  'You are skeptic #' + (v + 1) + '. Try your hardest to refute this claim: use WebSearch to search for counter-evidence and check ' +
   'the cited source. Say refuted: true only with a concrete reason.\n\nQuestion: ' + question + '\nClaim: ' +
   claim.claim + '\nSources: ' + claim.sources.join(', ') + '\n\nStructured output only.'
 

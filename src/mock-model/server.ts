@@ -9,6 +9,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ContentBlock } from '@anthropic-ai/sdk/resources/messages';
 import type { MessagesRequest, Reply, ResponseBlock, ToolResultRecord } from './conversation';
+import type { WireTool } from './wire-types';
 import {
   blockChars,
   conversationKey,
@@ -25,6 +26,7 @@ import type { Directives } from './directives';
 import { DirectiveError, parseDirectives } from './directives';
 import { PromptCache } from './prompt-cache';
 import { validateMessagesRequest } from './validate';
+import { WEB_PAGE_PATH, webPage, webSearchReply, withoutSearchTurns } from './web-search';
 import type { AnswerUsage } from './wire';
 import {
   MOCK_MODELS,
@@ -126,6 +128,8 @@ export interface MockRequestLog {
   outputConfig: unknown;
   /** Names of the tools offered with `strict: true`. */
   strictTools: string[];
+  /** Server tools offered (those with a `type`, such as `web_search_20250305`), as sent. */
+  serverTools: WireTool[];
   /** Estimated input tokens of the whole request (fresh, cache writes and cache reads). */
   inputTotal: number | null;
   /** The error message, for error answers. */
@@ -260,6 +264,14 @@ class MockModelServer implements MockModel {
       }
     }
 
+    if (method === 'GET' && path.startsWith(WEB_PAGE_PATH)) {
+      // The pages behind the mock's search results, for WebFetch.
+      const page = webPage(path);
+      res.writeHead(page ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(page ?? '<html><body>not found</body></html>');
+      return;
+    }
+
     if (path.startsWith('/v1/') && this.options.requireApiKey) {
       const key = apiKeyOf(req);
       if (key === null || key === 'bad') {
@@ -356,7 +368,10 @@ class MockModelServer implements MockModel {
         retryAfterS: null,
       });
     }
-    let reply = planReply(request, directives, entry.key);
+    // A search the prompt asks for comes first (S806); the plan then reads the conversation without it.
+    let reply =
+      webSearchReply(request, firstUserText(request), entry.key, this.url) ??
+      planReply(withoutSearchTurns(request), directives, entry.key);
     let outputTokens = directives.outputTokens ?? this.options.outputTokens ?? estimateOutputTokens(reply);
     // A real model never writes past max_tokens, nor past the context window: it stops mid-answer.
     const room = window - inputTokens;
@@ -466,6 +481,7 @@ class MockModelServer implements MockModel {
       thinking: request?.thinking ?? null,
       outputConfig: request?.output_config ?? null,
       strictTools: request?.tools?.filter((t) => t.strict === true).map((t) => t.name) ?? [],
+      serverTools: request?.tools?.filter((t) => typeof (t as { type?: unknown }).type === 'string') ?? [],
       inputTotal: null,
       error: null,
     };

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { probeSandbox } from '../../src/activities/tools/sandbox';
 import type { MockRequestLog } from '../../src/mock-model/server';
+import { searchResultUrls } from '../../src/mock-model/web-search';
 import {
   ROOT,
   runWeft,
@@ -418,5 +419,85 @@ void describe('MCP servers give agents their tools', () => {
     assert.equal(back.res.code, 0, back.res.stderr);
     assert.equal(back.requests[1]?.toolResults[0]?.content, 'Echo: three');
     assert.equal(worker.child.exitCode, null);
+  });
+});
+
+void describe('WebSearch, the API server tool', () => {
+  async function runSearch(args: {
+    tag: string;
+    query: string;
+    fetch?: string;
+    agentType?: string;
+    cwd: string;
+  }): Promise<{ res: CliResult; requests: MockRequestLog[] }> {
+    const runId = uniqueName(`ws-${args.tag}`);
+    const res = await runWeft(
+      [
+        'run',
+        path.join(FIXTURES, 'web-search.js'),
+        '--json',
+        '--id',
+        runId,
+        '--cwd',
+        args.cwd,
+        '--args',
+        JSON.stringify(args),
+      ],
+      { env: weftEnv({ modelUrl: shared.model.url, taskQueue: runId }) },
+    );
+    return { res, requests: requestsFor(args.tag) };
+  }
+
+  void test('S806 WebSearch goes to the API as web_search_20250305 with max_uses; the paused search turn is sent back with its blocks and citations; searches are counted; WebFetch reads a result; agentType tools: names it', async () => {
+    const cwd = tempDir(os.tmpdir(), 'weft-ws-');
+    const query = 'heat pump efficiency below -15 C';
+    const urls = searchResultUrls(shared.model.url, query);
+    const { res, requests } = await runSearch({ tag: 'ws-all', query, fetch: urls[0], cwd });
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal((res.json as { result: unknown }).result, 'searched');
+
+    // Offered under the API's name next to the client tools, with Claude Code's defaults.
+    const first = requests[0];
+    assert.ok(first?.tools.includes('web_search'), first?.tools.join(', '));
+    assert.ok(first?.tools.includes('WebFetch'));
+    assert.deepEqual(first?.serverTools, [{ type: 'web_search_20250305', name: 'web_search', max_uses: 5 }]);
+
+    // The mock searched and paused; weft sent the paused turn back as the last message.
+    assert.equal(first?.stopReason, 'pause_turn');
+    const blocks = first?.content ?? [];
+    assert.deepEqual(
+      blocks.map((b) => b.type),
+      ['server_tool_use', 'web_search_tool_result', 'text'],
+    );
+    const cited = blocks[2] as { citations?: { url: string }[] };
+    assert.equal(cited.citations?.[0]?.url, urls[0]);
+    const resumed = requests[1];
+    assert.equal(resumed?.lastRole, 'assistant');
+    assert.equal(resumed?.turn, 1);
+
+    // The agent then fetched the first result, a page the mock serves.
+    const fetched = requests.find((r) => r.toolResults.length > 0)?.toolResults[0];
+    assert.equal(fetched?.is_error, false);
+    assert.match(fetched?.content ?? '', /Status: 200[\s\S]*Fact 1 about heat pump efficiency/);
+
+    // usage.server_tool_use.web_search_requests reaches the run's usage.
+    const out = res.json as { usage?: { webSearchRequests?: number } };
+    assert.equal(out.usage?.webSearchRequests, 1, JSON.stringify(res.json));
+
+    // An agent type whose tools: names WebSearch gets it, and nothing it did not name.
+    mkdirSync(path.join(cwd, '.claude', 'agents'), { recursive: true });
+    writeFileSync(
+      path.join(cwd, '.claude', 'agents', 'searcher.md'),
+      '---\nname: searcher\ndescription: searches\ntools: WebSearch, WebFetch\n---\nYou search.\n',
+    );
+    const typed = await runSearch({
+      tag: 'ws-typed',
+      query: 'cold climate heat pumps',
+      agentType: 'searcher',
+      cwd,
+    });
+    assert.equal(typed.res.code, 0, typed.res.stderr);
+    assert.deepEqual(typed.requests[0]?.tools, ['WebFetch', 'web_search']);
+    assert.equal(typed.requests[0]?.stopReason, 'pause_turn');
   });
 });

@@ -37,7 +37,7 @@ import type { CliResult } from '../helpers/harness';
  */
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'agents');
-const ALL_TOOLS = ['Read', 'Write', 'Edit', 'Glob', 'Grep', 'Bash', 'WebFetch'];
+const ALL_TOOLS = ['Read', 'Write', 'Edit', 'Glob', 'Grep', 'Bash', 'WebFetch', 'web_search'];
 
 let model: MockModel;
 let client: WeftClient;

@@ -217,7 +217,7 @@ void describe('bundled deep-research', () => {
     stats?: Record<string, number>;
   }
 
-  test('S504 deep-research runs end to end on the mock model: scope, search, fetch, claims, verify with a quorum, synthesize, with stats', async () => {
+  test('S504 S806 deep-research runs end to end on the mock model: scope, search with WebSearch, fetch, claims, verify with a quorum, synthesize, with stats', async () => {
     const queue = uniqueName('ux-deep');
     const env = weftEnv({ modelUrl: model.url, taskQueue: queue });
     const question = 'How well do heat pumps work below -15 C?';
@@ -263,6 +263,16 @@ void describe('bundled deep-research', () => {
       (stats.claimsVerified ?? 0) * 3,
       'three skeptics per claim',
     );
+    // S806: each searcher used WebSearch, the server tool, and its paused turn was sent back.
+    const searches = model.requests.filter(
+      (r) => r.prompt.includes(question) && r.prompt.startsWith('Use WebSearch') && r.turn === 0,
+    );
+    assert.equal(searches.length, stats.angles);
+    for (const r of searches) {
+      assert.deepEqual(r.serverTools, [{ type: 'web_search_20250305', name: 'web_search', max_uses: 5 }]);
+      assert.equal(r.stopReason, 'pause_turn');
+      assert.equal(r.content?.[0]?.type, 'server_tool_use');
+    }
   });
 
   test('S504 deep-research returns early and gracefully: no question, and a scope agent that fails', async () => {

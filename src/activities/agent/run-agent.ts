@@ -365,11 +365,16 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
     deps.limits ??
     (await modelLimits(deps.client, deps.model, deps.signal).catch(() => builtInLimits(deps.model)));
   const strict = supportsStructuredOutputs(limits);
-  const toolParams: Anthropic.Tool[] = tools.map((t) => ({
-    name: t.name,
-    description: t.description,
-    input_schema: t.inputSchema as Anthropic.Tool.InputSchema,
-  }));
+  // Server tools (WebSearch, S806) go as the API names them; their blocks come back in the turn.
+  const toolParams: Anthropic.ToolUnion[] = tools.map((t) =>
+    t.apiTool
+      ? (t.apiTool as unknown as Anthropic.ToolUnion)
+      : {
+          name: t.name,
+          description: t.description,
+          input_schema: t.inputSchema as Anthropic.Tool.InputSchema,
+        },
+  );
   if (schema) {
     toolParams.push({
       name: STRUCTURED_OUTPUT,

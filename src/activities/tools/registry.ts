@@ -5,6 +5,7 @@ import { grepTool } from './grep';
 import { readTool } from './read';
 import type { AgentTool } from './tool-types';
 import { webFetchTool } from './web-fetch';
+import { webSearchTool } from './web-search';
 import { writeTool } from './write';
 
 /** Every tool an agent may get, in the order they are offered (S401). */
@@ -16,6 +17,7 @@ export const ALL_TOOLS: readonly AgentTool[] = [
   grepTool,
   bashTool,
   webFetchTool,
+  webSearchTool,
 ];
 
 /** Tool names weft knows, as Claude Code spells them. */

@@ -24,6 +24,11 @@ export interface AgentTool {
   /** JSON Schema of the input, sent to the model and checked before the tool runs. */
   inputSchema: JsonSchema;
   run(input: Record<string, unknown>, ctx: ToolContext): Promise<string | ToolOutput>;
+  /**
+   * For a server tool the API runs itself (WebSearch, S806): the tool parameter sent in place of
+   * name, description and input schema. Such a tool is never run by weft.
+   */
+  apiTool?: { type: string; name: string } & Record<string, unknown>;
 }
 
 /**
