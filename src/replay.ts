@@ -5,6 +5,7 @@ import { Worker } from '@temporalio/worker';
 import type { ReplayWorkerOptions } from '@temporalio/worker';
 import type { temporal } from '@temporalio/proto';
 import { dataConverterFromEnv } from './storage/data-converter';
+import { ISOLATE_EXECUTION_TIMEOUT_MS } from './worker';
 
 /** The outcome of replaying one run's history against the current workflow code (S307). */
 export interface ReplayReport {
@@ -39,7 +40,14 @@ export async function replayHistory(
   try {
     // Stored payloads are read back through the same store the workers wrote them to.
     await Worker.runReplayHistory(
-      { ...currentWorkflowCode(), dataConverter: dataConverterFromEnv(), ...options },
+      {
+        ...currentWorkflowCode(),
+        dataConverter: dataConverterFromEnv(),
+        // A run failed by the script watchdog replays its endless loop up to the watchdog's limit.
+        // Read by the SDK though not declared, as in src/worker.ts.
+        ...({ isolateExecutionTimeout: ISOLATE_EXECUTION_TIMEOUT_MS } as Partial<ReplayWorkerOptions>),
+        ...options,
+      },
       history,
       workflowId,
     );

@@ -24,6 +24,9 @@ export interface ScriptMeta {
 /** Which body form a script uses (S102). */
 export type ScriptForm = 'body' | 'default-export';
 
+/** One loop guard: text to put before the character at `offset` of a compiled script's code. */
+export type GuardInsertion = [offset: number, text: string];
+
 /** A script that passed every static check, ready to travel in a workflow's input. */
 export interface CompiledScript {
   meta: ScriptMeta;
@@ -33,6 +36,11 @@ export interface CompiledScript {
    * `code` is line N of the source file, so runtime errors point at the user's lines.
    */
   code: string;
+  /**
+   * Loop guards to splice into `code` before it runs (src/compiler/loop-guards.ts), in offset
+   * order. Absent in runs recorded before guards existed, which run their code as it is.
+   */
+  guards?: GuardInsertion[];
   /** The script's path as the user gave it, or `<inline>`. */
   filename: string;
   /** The script file's folder, for resolving nested `workflow({ scriptPath })`; null when inline. */

@@ -15,6 +15,7 @@ import { McpPool } from './activities/mcp/mcp-pool';
 import type { SandboxSettings } from './activities/tools/sandbox';
 import { DEFAULT_SANDBOX_SETTINGS, resolveSandbox } from './activities/tools/sandbox';
 import type { AgentActivities, WeftActivities } from './types';
+import { SCRIPT_SLICE_LIMIT_MS } from './workflows/script-watchdog';
 import { loadWorkflowFile } from './workflow-files/load-workflow-file';
 
 /**
@@ -24,6 +25,12 @@ import { loadWorkflowFile } from './workflow-files/load-workflow-file';
 export function createWorkerActivities(deps: ActivityDeps = {}): AgentActivities {
   return createActivities({ loadWorkflowFile, ...deps });
 }
+
+/**
+ * How long one workflow activation may run before Temporal stops it: three times the script
+ * watchdog's limit, which must always fire first.
+ */
+export const ISOLATE_EXECUTION_TIMEOUT_MS = SCRIPT_SLICE_LIMIT_MS * 3;
 
 /** Options for a weft worker. */
 export interface WeftWorkerOptions {
@@ -129,6 +136,10 @@ export async function createWeftWorker(options: WeftWorkerOptions): Promise<Weft
     workflowTaskPollerBehavior: { type: 'autoscaling' },
     activityTaskPollerBehavior: { type: 'autoscaling' },
     dataConverter,
+    // Above the script watchdog's limit, so a script that never yields fails its run (a ScriptError)
+    // before Temporal stops the activation and retries its workflow task forever.
+    // The SDK reads this option but does not declare it ("not exposed at the moment").
+    ...({ isolateExecutionTimeout: ISOLATE_EXECUTION_TIMEOUT_MS } as Partial<WorkerOptions>),
     ...workflowCode(),
     ...options.workerOptions,
   });

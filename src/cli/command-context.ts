@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { WeftClient } from '../client/weft-client';
+import { safeText } from './terminal-text';
 
 /**
  * Exit codes of every weft command: the contract other tools rely on. `agentsFailed`: the run
@@ -16,9 +17,17 @@ export interface CommandContext {
 /** A module that adds its commands to the `weft` program. */
 export type RegisterCommands = (program: Command, ctx: CommandContext) => void;
 
-/** Writes one line to stderr, where progress and diagnostics go so stdout stays machine-readable. */
+/**
+ * Writes one line to stderr, where progress and diagnostics go so stdout stays machine-readable.
+ * Lines often carry a run's names, logs or errors, so control characters are shown escaped.
+ */
 export function stderr(line: string): void {
-  process.stderr.write(`${line}\n`);
+  process.stderr.write(`${safeText(line)}\n`);
+}
+
+/** Writes text for people on stdout, with control characters shown escaped (never for `--json`). */
+export function stdoutText(lines: string[]): void {
+  process.stdout.write(`${lines.map(safeText).join('\n')}\n`);
 }
 
 /** Writes one JSON value as a line on stdout. */

@@ -12,6 +12,7 @@ import { EXIT, printJson, stderr } from './command-context';
 import { formatCost, formatTokens } from './live-view';
 import { MANY_AGENTS } from './progress-printer';
 import { publicSummary } from './run-helpers';
+import { safeJsonText } from './terminal-text';
 
 /** One phase's share of a dry run. */
 export interface DryRunPhase {
@@ -114,7 +115,8 @@ export function printDryRun(summary: RunSummary, json: boolean, defaultModel = D
       `${summary.status}: ${summary.agents} agents, ${summary.usage.outputTokens} output tokens (built-in model), ` +
         `${(summary.durationMs / 1000).toFixed(1)}s${summary.error ? ` — ${summary.error}` : ''}`,
     );
-    if (summary.status === 'completed') process.stdout.write(`${JSON.stringify(summary.result, null, 2)}\n`);
+    if (summary.status === 'completed')
+      process.stdout.write(`${safeJsonText(JSON.stringify(summary.result, null, 2))}\n`);
   }
   return summary.status === 'completed' ? EXIT.completed : EXIT.notCompleted;
 }

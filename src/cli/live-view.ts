@@ -6,6 +6,7 @@
 import pc from 'picocolors';
 import { NO_PHASE, phaseKey } from '../client/run-events';
 import type { AgentRecord, PhaseSpec, RunProgress } from '../types';
+import { safeLine, safeProgress } from './terminal-text';
 
 /** How to render one frame. */
 export interface RenderOptions {
@@ -162,7 +163,7 @@ function agentLine(agent: AgentRecord, now: number, k: Colors, lastTool: string 
     agent.status === 'failed' ? k.red(plain) : agent.status === 'running' ? k.cyan(plain) : k.dim(plain);
   const label = agent.label.length > LABEL_WIDTH ? `${agent.label.slice(0, LABEL_WIDTH - 1)}…` : agent.label;
   let line = `${statusIcon(agent, now, k)} ${label.padEnd(LABEL_WIDTH)} ${status} ${tokens.padStart(20)} ${elapsed}`;
-  if (agent.status === 'running' && lastTool) line += k.dim(`  ▸ ${lastTool}`);
+  if (agent.status === 'running' && lastTool) line += k.dim(`  ▸ ${safeLine(lastTool)}`);
   if ((agent.status === 'failed' || agent.status === 'skipped') && agent.error)
     line += k.dim(`  ${agent.error}`);
   return line;
@@ -227,7 +228,10 @@ function sections(progress: RunProgress): Array<{ group: string | null; phases: 
 }
 
 /** Renders one frame of the live view as lines. */
-export function renderLiveView(progress: RunProgress, options: RenderOptions): string[] {
+export function renderLiveView(untrusted: RunProgress, options: RenderOptions): string[] {
+  // Names, labels, logs and errors come from the script and the model: never send their control
+  // sequences to the terminal.
+  const progress = safeProgress(untrusted);
   const k = pc.createColors(options.color ?? false);
   const { now } = options;
   const width = options.width ?? 120;

@@ -12,6 +12,7 @@ import { registerServerCommands } from './commands/server';
 import { registerWorkerCommands } from './commands/worker';
 import { registerWorkflowCommands } from './commands/workflows';
 import { registerYamlWorkflowCommands } from './commands/yaml-workflows';
+import { releaseTemporalRuntime } from './temporal-runtime';
 
 export { EXIT } from './command-context';
 
@@ -59,5 +60,8 @@ export async function main(argv: string[]): Promise<number> {
     const message = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
     stderr(`weft: ${err instanceof WeftError ? `${err.name}: ` : ''}${message}`);
     return EXIT.notCompleted;
+  } finally {
+    // Every worker a command ran has stopped by now; the runtime must not keep the process alive.
+    await releaseTemporalRuntime().catch(() => {});
   }
 }

@@ -2,6 +2,7 @@ import { RunEventDiffer } from '../client/run-events';
 import type { RunEvent, RunEventEnd } from '../client/run-events';
 import type { AgentRecord, RunProgress } from '../types';
 import { formatCost, formatDuration, formatTokens } from './live-view';
+import { safeProgress } from './terminal-text';
 
 /** Where progress lines go; stderr in the CLI so stdout stays clean for `--json`. */
 export type LineSink = (line: string) => void;
@@ -69,12 +70,13 @@ export class ProgressPrinter {
 
   /** Prints what changed since the last snapshot. */
   update(progress: Pick<RunProgress, 'agents' | 'logs'> & Partial<RunProgress>): void {
-    this.print(this.differ.update(progress));
+    // Labels, logs and errors come from the script and the model; the lines carry them made safe.
+    this.print(this.differ.update(safeProgress(progress)));
   }
 
   /** Prints the completion of the phases still open when the run ended. */
   finish(end: RunEventEnd, agents: AgentRecord[]): void {
-    this.print(this.differ.finish(end, agents, Date.now()));
+    this.print(this.differ.finish(end, safeProgress({ agents }).agents ?? agents, Date.now()));
   }
 
   private print(events: RunEvent[]): void {

@@ -20,6 +20,7 @@ import {
   parseTokenBudget,
 } from './parse-options';
 import { LiveView } from './live-view';
+import { safeJsonText } from './terminal-text';
 import { AgentCountWarning, ProgressPrinter } from './progress-printer';
 import type { WorkerToolFlags } from './worker-flags';
 
@@ -173,7 +174,8 @@ export function printSummary(summary: RunSummary, json: boolean, failOn: FailOnA
         `${(summary.durationMs / 1000).toFixed(1)}s${summary.cached ? `, ${summary.cached} cached` : ''}` +
         `${summary.error ? ` — ${summary.error}` : ''}${summary.stopReason ? ` — stopped: ${summary.stopReason}` : ''}`,
     );
-    if (summary.status === 'completed') process.stdout.write(`${JSON.stringify(summary.result, null, 2)}\n`);
+    if (summary.status === 'completed')
+      process.stdout.write(`${safeJsonText(JSON.stringify(summary.result, null, 2))}\n`);
     if (code === EXIT.agentsFailed) {
       stderr(
         failOn === 'any'
@@ -185,7 +187,10 @@ export function printSummary(summary: RunSummary, json: boolean, failOn: FailOnA
   return code;
 }
 
-/** Ends `followProgress`; give it the run's summary so the last frame shows the final records. */
+/**
+ * Ends `followProgress`; give it the run's summary so the last frame shows the final records. Only
+ * the first call does anything.
+ */
 export type StopFollowing = (summary?: RunSummary) => Promise<void>;
 
 /** The final snapshot of a run from its output, on top of the last live one (which has the phases). */
@@ -244,7 +249,10 @@ export function followProgress(client: WeftClient, runId: string, intervalMs = 5
       });
     }
   })();
-  return async (summary?: RunSummary) => {
+  let ended: Promise<void> | null = null;
+  // Callers stop it in a finally block too, so a wait that threw never leaves the poll loop running.
+  return (summary?: RunSummary) => (ended ??= finish(summary));
+  async function finish(summary?: RunSummary): Promise<void> {
     stopped = true;
     wake();
     await loop;
@@ -263,6 +271,49 @@ export function followProgress(client: WeftClient, runId: string, intervalMs = 5
     }
     if (final) printer?.update(final);
     if (summary) printer?.finish(summary, final?.agents ?? []);
+  }
+}
+
+/** How long a run may see no worker on its task queue before the CLI says so. */
+export const NO_WORKER_GRACE_MS = 3_000;
+
+/**
+ * Says once, on stderr, when no worker polls the run's task queue for a few seconds (`run
+ * --no-worker`, `wait`, `watch`): such a run waits, as Temporal runs do, but nobody executes it,
+ * and a person cannot otherwise tell that from a slow run. Returns the function that stops
+ * checking; checks stop by themselves once the line is printed.
+ */
+export function warnWhenNoWorker(
+  client: WeftClient,
+  runId: string,
+  options: { graceMs?: number; sink?: (line: string) => void } = {},
+): () => void {
+  const graceMs = options.graceMs ?? NO_WORKER_GRACE_MS;
+  const sink = options.sink ?? stderr;
+  let timer: NodeJS.Timeout | null = null;
+  let stopped = false;
+  let taskQueue: string | null = null;
+  const check = async (): Promise<void> => {
+    taskQueue ??= await client.taskQueueOf(runId);
+    const pollers = await client.pollerCount(taskQueue);
+    if (stopped) return;
+    if (pollers > 0) return schedule();
+    sink(
+      `weft: no worker is polling task queue ${taskQueue} on namespace ${client.config.namespace}; ` +
+        'start one with `weft worker` (the run waits until one does)',
+    );
+  };
+  const schedule = (): void => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      // A failed check (the server went away) is not the user's news; the wait reports that.
+      check().catch(() => schedule());
+    }, graceMs);
+  };
+  schedule();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
   };
 }
 

@@ -22,3 +22,14 @@ export function quietTemporalLogs(
     telemetryOptions: { logging: { filter: { core: level, other: level }, forward: {} } },
   });
 }
+
+/**
+ * Shuts Temporal's native runtime down once nothing uses it. `Runtime.install` starts it at once,
+ * and a runtime no worker ever used (a `weft replay` whose history could not be fetched) keeps
+ * the process alive and swallows SIGTERM; a CLI command must end when its answer is out.
+ */
+export async function releaseTemporalRuntime(): Promise<void> {
+  if (!installed) return;
+  installed = false;
+  await Runtime._instance?.shutdown();
+}

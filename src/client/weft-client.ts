@@ -34,6 +34,7 @@ import type {
   TokenUsage,
 } from '../types';
 import type { Payload } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { WEFT_AGENTS, WEFT_DRY_RUN, WEFT_OUTPUT_TOKENS, WEFT_SEARCH_ATTRIBUTES } from '../search-attributes';
 import { lastToolFromHeartbeat, runEvents } from './run-events';
@@ -278,14 +279,16 @@ export class WeftClient {
 
   /** Stops a whole run: running agents are cancelled and the run ends as cancelled (S306). */
   async stop(runId: string): Promise<void> {
-    await this.handle(runId).cancel();
+    await knownRun(runId, () => this.handle(runId).cancel());
   }
 
   /** Stops one agent by index or label; its `agent()` gives null. Returns the number matched (S306). */
   async stopAgent(runId: string, agent: number | string, reason?: string): Promise<number> {
-    return this.handle(runId).executeUpdate(stopAgentUpdate, {
-      args: [{ agent, ...(reason ? { reason } : {}) }],
-    });
+    return knownRun(runId, () =>
+      this.handle(runId).executeUpdate(stopAgentUpdate, {
+        args: [{ agent, ...(reason ? { reason } : {}) }],
+      }),
+    );
   }
 
   /**
@@ -316,12 +319,12 @@ export class WeftClient {
 
   /** Stops admitting new agents; running ones finish (S306). */
   async pause(runId: string): Promise<void> {
-    await this.handle(runId).signal(pauseSignal);
+    await knownRun(runId, () => this.handle(runId).signal(pauseSignal));
   }
 
   /** Admits agents again after `pause` (S306). */
   async continue(runId: string): Promise<void> {
-    await this.handle(runId).signal(continueSignal);
+    await knownRun(runId, () => this.handle(runId).signal(continueSignal));
   }
 
   // ---- Views, events and attaching (issue 5: S501-S503, the client API) ----
@@ -424,6 +427,30 @@ export class WeftClient {
     return tools;
   }
 
+  /** The task queue a run was started on; a ConfigError for an unknown run. */
+  async taskQueueOf(runId: string): Promise<string> {
+    return (await this.describe(runId)).taskQueue;
+  }
+
+  /**
+   * How many workers have polled `taskQueue` for workflow tasks in the last `withinMs` (DescribeTaskQueue).
+   * The server keeps a poller listed for minutes after it goes away; a live one polls again at least
+   * every long-poll interval (about a minute), so older entries are not counted.
+   */
+  async pollerCount(taskQueue: string, withinMs = 75_000): Promise<number> {
+    const response = await this.connection.workflowService.describeTaskQueue({
+      namespace: this.config.namespace,
+      taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    });
+    const now = Date.now();
+    return (response.pollers ?? []).filter((p) => {
+      const seconds = p.lastAccessTime?.seconds;
+      if (seconds === undefined || seconds === null) return true;
+      return now - Number(seconds) * 1000 <= withinMs;
+    }).length;
+  }
+
   /** The custom search attributes (S503) missing from this namespace; empty when all are there. */
   async missingSearchAttributes(): Promise<string[]> {
     const { customAttributes } = await this.connection.operatorService.listSearchAttributes({
@@ -476,6 +503,20 @@ export class WeftClient {
 
   async close(): Promise<void> {
     await this.connection.close();
+  }
+}
+
+/**
+ * Runs one call on a run's handle; an unknown run is a ConfigError ("no run with id X"), the one
+ * line and exit code 2 every command gives for it, instead of the server's NOT_FOUND.
+ */
+export async function knownRun<T>(runId: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError || (err as { code?: unknown } | null)?.code === 5)
+      throw new ConfigError(`no run with id ${runId}`);
+    throw err;
   }
 }
 

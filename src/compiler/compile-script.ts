@@ -17,6 +17,7 @@ import {
   DEFAULT_EXPORT_BINDING,
   HOST_NAMES,
 } from '../workflows/script-globals';
+import { loopGuards } from './loop-guards';
 
 const PARSER_OPTIONS: ParserOptions = {
   sourceType: 'module',
@@ -75,7 +76,15 @@ export function compileScript(source: string, filename: string, dir: string | nu
   const hosts = absentHostEdits(program);
   const code = rewrite(source, program, first as t.ExportNamedDeclaration, defaultExport, hosts.edits);
   const warnings = hosts.warnings.map((w) => ({ file: filename, ...w }));
-  return { meta, form, code, filename, dir, ...(warnings.length > 0 ? { warnings } : {}) };
+  return {
+    meta,
+    form,
+    code,
+    guards: loopGuards(code),
+    filename,
+    dir,
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
 }
 
 /**

@@ -44,8 +44,9 @@ import {
 import { agentKey } from './agent-key';
 import { runAgent, SCHEMA_ATTEMPTS } from './agent-activity';
 import { approveUpdate, continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from './definitions';
-import { SCRIPT_GLOBALS } from './script-globals';
+import { SCRIPT_GLOBALS, SCRIPT_TICK } from './script-globals';
 import { absentHost, ScriptDate, ScriptMath } from './script-sandbox';
+import { applyGuards, ScriptWatchdog, unstorable } from './script-watchdog';
 import { Semaphore } from './semaphore';
 
 /** Items one `parallel()` or `pipeline()` call accepts (S207). */
@@ -84,7 +85,19 @@ function unwrapActivityFailure(err: unknown): Error {
     return namedError(err.cause.type ?? 'Error', err.cause.message);
   }
   if (err instanceof ActivityFailure && err.cause) return namedError(err.cause.name, err.cause.message);
-  return err instanceof Error ? err : new Error(String(err));
+  return err instanceof Error ? err : new Error(describeThrown(err));
+}
+
+/**
+ * A thrown non-Error as text. A script may throw anything, even an object String() cannot convert;
+ * an exception here would fail the workflow task, which Temporal retries forever.
+ */
+function describeThrown(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return `the script threw a value that cannot be shown as text`;
+  }
 }
 
 /**
@@ -175,7 +188,13 @@ function checkAgentOptions(prompt: unknown, opts: unknown, ignore: (option: stri
   if (o.onError !== undefined && o.onError !== 'null' && o.onError !== 'throw') {
     throw new TypeError(`agent() option onError must be 'null' or 'throw'`);
   }
-  if (o.schema !== undefined) assertSatisfiableSchema(o.schema);
+  if (o.schema !== undefined) {
+    // The schema travels to the agent activity as JSON; one JSON cannot hold fails here, not there.
+    const why = unstorable(o.schema, 'schema');
+    if (why !== null)
+      throw new TypeError(`agent() option schema holds ${why}, which cannot be sent: use JSON values`);
+    assertSatisfiableSchema(o.schema);
+  }
   const checked: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(o)) {
     if (!KNOWN_AGENT_OPTIONS.has(key)) ignore(key);
@@ -217,6 +236,8 @@ class Run {
   private readonly records: AgentRecord[] = [];
   private readonly logs: LogLine[] = [];
   private readonly approvals: ApprovalRecord[] = [];
+  /** Fails the run when a script runs on without awaiting (an endless loop). */
+  private readonly watchdog = new ScriptWatchdog();
   /** How the script ended, for queries that arrive after the end (a replay of a closed run). */
   private ended: 'completed' | 'failed' | null = null;
   private readonly usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
@@ -275,12 +296,20 @@ class Run {
     try {
       if (options.resumeFrom) await this.loadResumeCache(options.resumeFrom);
       if (options.maxDurationMs !== null) this.startDeadline(options.maxDurationMs);
-      const result = await this.runScript(script, args, {
-        group: null,
-        depth: 0,
-        phase: null,
-        dir: script.dir,
-      });
+      // A tripped watchdog fails the run even when the script caught its error or waits forever.
+      const result = await Promise.race([
+        this.runScript(script, args, { group: null, depth: 0, phase: null, dir: script.dir }),
+        this.watchdog.tripped,
+      ]);
+      if (this.watchdog.failure) throw this.watchdog.failure;
+      // A result JSON cannot hold would fail every attempt to complete the run: fail it once instead.
+      const why = unstorable(result, 'result');
+      if (why !== null) {
+        throw namedError(
+          'ScriptError',
+          `${script.filename}: the script returned ${why}, which cannot be stored: return JSON values`,
+        );
+      }
       this.ended = 'completed';
       return this.output(result);
     } catch (err) {
@@ -292,13 +321,19 @@ class Run {
       }
       this.ended = 'failed';
       // A script error ends the run as failed, never as a workflow-task retry loop.
-      const error = unwrapActivityFailure(err);
+      const error = this.watchdog.failure ?? unwrapActivityFailure(err);
       // A script may leave what it got so far on its error (the YAML runner's step list), so a
-      // failed run still shows it.
-      const partial = (err as { partialResult?: unknown } | null)?.partialResult;
+      // failed run still shows it, when it can be stored.
+      let partial: unknown;
+      try {
+        partial = (err as { partialResult?: unknown } | null)?.partialResult;
+        if (unstorable(partial, 'partial') !== null) partial = undefined;
+      } catch {
+        partial = undefined;
+      }
       throw ApplicationFailure.create({
-        type: error.name || 'Error',
-        message: error.message,
+        type: typeof error.name === 'string' && error.name ? error.name : 'Error',
+        message: typeof error.message === 'string' ? error.message : describeThrown(error.message),
         nonRetryable: true,
         details: [{ agents: this.started, usage: this.usage, ...(partial === undefined ? {} : { partial }) }],
       });
@@ -343,8 +378,12 @@ class Run {
   private async runScript(script: CompiledScript, args: unknown, ctx: ScriptContext): Promise<unknown> {
     // The sandbox allows code generation from strings; the script's globals are parameters so the
     // sandbox's frozen global object is never touched.
-    const body = `return (async () => {"use strict";${script.code}\n})();`;
-    const fn = new Function(...SCRIPT_GLOBALS, body) as (...globals: unknown[]) => Promise<unknown>;
+    // Scripts compiled with loop guards get them spliced in; older runs replay their code as it was.
+    const code = script.guards ? applyGuards(script.code, script.guards) : script.code;
+    const body = `return (async () => {"use strict";${code}\n})();`;
+    const fn = new Function(...SCRIPT_GLOBALS, SCRIPT_TICK, body) as (
+      ...globals: unknown[]
+    ) => Promise<unknown>;
     const api = this.scriptApi(ctx);
     return fn(
       api.agent,
@@ -359,6 +398,7 @@ class Run {
       ScriptDate,
       ScriptMath,
       absentHost,
+      this.watchdog.tickFor(script.filename),
     );
   }
 

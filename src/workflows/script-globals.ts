@@ -42,6 +42,13 @@ export const HOST_NAMES = [
 /** The script global compiled code calls where the script uses a {@link HOST_NAMES} name. */
 export const ABSENT_HOST = '__weft_absent';
 
+/**
+ * The watchdog call the compiler's loop guards make at the top of every loop and function body
+ * (src/compiler/loop-guards.ts). A parameter of the script's function like the globals above, but
+ * no part of the script API.
+ */
+export const SCRIPT_TICK = '__weft_tick';
+
 /** The API object a `export default async function ({ agent, ... })` script receives. */
 export const DEFAULT_EXPORT_API = [
   'agent',

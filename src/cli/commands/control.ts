@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import type { Command } from 'commander';
+import { knownRun } from '../../client/weft-client';
 import { ConfigError } from '../../errors';
 import { replayHistory } from '../../replay';
 import { EXIT, printJson, stderr, withClient } from '../command-context';
@@ -66,7 +67,10 @@ export function registerControlCommands(program: Command, ctx: CommandContext): 
       } else {
         if (!runId) throw new ConfigError('give a runId or --history <file>');
         report = await withClient(async (client) =>
-          replayHistory(await client.temporal.workflow.getHandle(runId).fetchHistory(), runId),
+          replayHistory(
+            await knownRun(runId, () => client.temporal.workflow.getHandle(runId).fetchHistory()),
+            runId,
+          ),
         );
       }
       if (flags.json) printJson(report);

@@ -3,6 +3,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { Command } from 'commander';
 import type { ActivityDeps } from '../../activities/create-activities';
 import { WeftClient } from '../../client/weft-client';
+import type { RunSummary } from '../../client/weft-client';
 import { startMockModel } from '../../mock-model/server';
 import { resolveSandbox } from '../../activities/tools/sandbox';
 import { createWeftWorker } from '../../worker';
@@ -20,6 +21,7 @@ import {
   refuseUnpricedModels,
   requireModelAccess,
   startOptions,
+  warnWhenNoWorker,
 } from '../run-helpers';
 import type { FailOnAgentError, RunFlags } from '../run-helpers';
 import { quietTemporalLogs } from '../temporal-runtime';
@@ -77,8 +79,16 @@ export async function runCompiled(
     if (client.uiUrl)
       stderr(`  Web UI: ${client.uiUrl}/namespaces/${client.config.namespace}/workflows/${runId}`);
     const stopFollowing = followProgress(client, runId);
-    const summary = await client.wait(runId);
-    await stopFollowing(summary);
+    const stopWarning = worker ? null : warnWhenNoWorker(client, runId);
+    let summary: RunSummary;
+    try {
+      summary = await client.wait(runId);
+      stopWarning?.();
+      await stopFollowing(summary);
+    } finally {
+      stopWarning?.();
+      await stopFollowing();
+    }
     return flags.dryRun
       ? printDryRun(summary, flags.json ?? false)
       : printSummary(summary, flags.json ?? false, flags.failOnAgentError);
@@ -140,10 +150,20 @@ export async function waitForRun(
 ): Promise<number> {
   const client = await WeftClient.connect();
   try {
+    // Fails fast for an unknown run, before any view is drawn or poll loop starts.
+    await client.describeRun(runId);
     // Progress goes to stderr; with --json, `weft wait` keeps quiet unless asked to follow.
     const stopFollowing = flags.json && !flags.follow ? null : followProgress(client, runId);
-    const summary = await client.wait(runId);
-    await stopFollowing?.(summary);
+    const stopWarning = warnWhenNoWorker(client, runId);
+    let summary: RunSummary;
+    try {
+      summary = await client.wait(runId);
+      stopWarning();
+      await stopFollowing?.(summary);
+    } finally {
+      stopWarning();
+      await stopFollowing?.();
+    }
     return printSummary(summary, flags.json ?? false, flags.failOnAgentError);
   } finally {
     await client.close();

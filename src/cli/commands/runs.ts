@@ -3,11 +3,12 @@ import { InvalidArgumentError } from 'commander';
 import { RUN_STATUSES } from '../../client/run-views';
 import type { AgentDetails, RunDetails, RunListEntry, RunStatusName } from '../../client/run-views';
 import { ConfigError } from '../../errors';
-import { printJson, stderr, withClient } from '../command-context';
+import { printJson, stderr, stdoutText, withClient } from '../command-context';
 import type { CommandContext } from '../command-context';
 import { formatCost, formatDuration, formatTokens } from '../live-view';
 import { parsePositiveInt } from '../parse-options';
-import { failOnAgentErrorOption, followProgress, printSummary } from '../run-helpers';
+import { safeLine } from '../terminal-text';
+import { failOnAgentErrorOption, followProgress, printSummary, warnWhenNoWorker } from '../run-helpers';
 import type { FailOnAgentError } from '../run-helpers';
 
 function parseStatus(raw: string): RunStatusName {
@@ -26,17 +27,19 @@ function localTime(iso: string): string {
 
 /** `weft list` as a table for people. */
 export function formatRunTable(runs: RunListEntry[]): string[] {
-  const rows = runs.map((r) => [
-    r.runId,
-    r.name,
-    r.status,
-    r.agents === null ? '?' : String(r.agents),
-    r.usage === null ? '?' : formatTokens(r.usage.outputTokens),
-    r.costUsd === null ? '?' : formatCost(r.costUsd),
-    r.phase ?? '',
-    localTime(r.startTime),
-    formatDuration(r.durationMs),
-  ]);
+  const rows = runs.map((r) =>
+    [
+      r.runId,
+      r.name,
+      r.status,
+      r.agents === null ? '?' : String(r.agents),
+      r.usage === null ? '?' : formatTokens(r.usage.outputTokens),
+      r.costUsd === null ? '?' : formatCost(r.costUsd),
+      r.phase ?? '',
+      localTime(r.startTime),
+      formatDuration(r.durationMs),
+    ].map(safeLine),
+  );
   const header = ['RUN', 'NAME', 'STATUS', 'AGENTS', 'OUT TOKENS', 'COST', 'PHASE', 'STARTED', 'DURATION'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
@@ -59,7 +62,7 @@ function block(label: string, text: string, full: boolean): string[] {
 }
 
 function agentBlock(a: AgentDetails, full: boolean): string[] {
-  const where = `[${a.group ? `${a.group} › ` : ''}${a.phase ?? '(no phase)'}]`;
+  const where = safeLine(`[${a.group ? `${a.group} › ` : ''}${a.phase ?? '(no phase)'}]`);
   const stats = [
     a.model ?? 'default model',
     `${formatTokens(a.usage.inputTokens)} in / ${formatTokens(a.usage.outputTokens)} out`,
@@ -74,7 +77,7 @@ function agentBlock(a: AgentDetails, full: boolean): string[] {
     ...(a.durationMs === null ? [] : [formatDuration(a.durationMs)]),
   ].join(' · ');
   const lines = [
-    `#${a.index}  ${a.label}  ${where}  ${a.status}${a.cached ? ' (cached)' : ''}`,
+    `#${a.index}  ${safeLine(a.label)}  ${where}  ${a.status}${a.cached ? ' (cached)' : ''}`,
     `    ${stats}`,
   ];
   for (const c of a.compactions) {
@@ -103,7 +106,7 @@ export function formatRunDetails(
   only?: (agent: AgentDetails) => boolean,
 ): string[] {
   const lines = [
-    `${run.runId}  ${run.name}  ${run.status}`,
+    safeLine(`${run.runId}  ${run.name}  ${run.status}`),
     `${run.agents.length} agent${run.agents.length === 1 ? '' : 's'} · ${formatTokens(run.usage.inputTokens)} in / ${formatTokens(run.usage.outputTokens)} out · ` +
       `${formatCost(run.costUsd)} · started ${localTime(run.startTime)} · ${formatDuration(run.durationMs)}`,
   ];
@@ -165,7 +168,7 @@ export function registerRunViewCommands(program: Command, ctx: CommandContext): 
       );
       if (flags.json) printJson(runs);
       else if (runs.length === 0) stderr('no runs');
-      else process.stdout.write(`${formatRunTable(runs).join('\n')}\n`);
+      else stdoutText(formatRunTable(runs));
       ctx.setCode(0);
     });
 
@@ -185,7 +188,7 @@ export function registerRunViewCommands(program: Command, ctx: CommandContext): 
           : (a: AgentDetails) => a.label === wanted || String(a.index) === wanted;
       if (only && !details.agents.some(only)) throw new ConfigError(`run ${runId} has no agent "${wanted}"`);
       if (flags.json) printJson(only ? { ...details, agents: details.agents.filter(only) } : details);
-      else process.stdout.write(`${formatRunDetails(details, flags.full ?? false, only).join('\n')}\n`);
+      else stdoutText(formatRunDetails(details, flags.full ?? false, only));
       ctx.setCode(0);
     });
 
@@ -200,8 +203,16 @@ export function registerRunViewCommands(program: Command, ctx: CommandContext): 
         // Fails fast for an unknown run, before any view is drawn.
         await client.describeRun(runId);
         const stop = followProgress(client, runId);
-        const summary = await client.wait(runId);
-        await stop(summary);
+        const stopWarning = warnWhenNoWorker(client, runId);
+        let summary;
+        try {
+          summary = await client.wait(runId);
+          stopWarning();
+          await stop(summary);
+        } finally {
+          stopWarning();
+          await stop();
+        }
         return printSummary(summary, flags.json ?? false, flags.failOnAgentError);
       });
       ctx.setCode(code);

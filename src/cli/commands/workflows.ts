@@ -13,7 +13,7 @@ import { BUNDLED_WORKFLOWS_DIR, loadConfig } from '../../config';
 import { ConfigError } from '../../errors';
 import type { CompiledScript } from '../../types';
 import { DEFAULT_EXPORT_BINDING } from '../../workflows/script-globals';
-import { EXIT, printJson, stderr } from '../command-context';
+import { EXIT, printJson, stderr, stdoutText } from '../command-context';
 import type { CommandContext } from '../command-context';
 
 const MAIN = DEFAULT_EXPORT_BINDING.replace(/\s*=\s*$/, '');
@@ -201,7 +201,7 @@ export function registerWorkflowCommands(program: Command, ctx: CommandContext):
         printJson({ workflows, broken });
       } else {
         if (workflows.length === 0) stderr('no saved workflows');
-        else process.stdout.write(`${workflowLines(workflows).join('\n')}\n`);
+        else stdoutText(workflowLines(workflows));
         for (const b of broken) stderr(`broken: ${b.error}`);
       }
       ctx.setCode(EXIT.completed);

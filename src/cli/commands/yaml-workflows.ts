@@ -17,7 +17,7 @@ import { listSavedWorkflows } from '../../workflow-files/saved-workflows';
 import { BUNDLED_WORKFLOWS_DIR, loadConfig } from '../../config';
 import { ConfigError } from '../../errors';
 import type { ApprovalRecord } from '../../types';
-import { EXIT, printJson, stderr } from '../command-context';
+import { EXIT, printJson, stderr, stdoutText } from '../command-context';
 import type { CommandContext } from '../command-context';
 import { parseArgsOption } from '../parse-options';
 import { addRunFlags, loadTarget, startOptions } from '../run-helpers';
@@ -220,11 +220,13 @@ export function registerYamlWorkflowCommands(program: Command, ctx: CommandConte
       else {
         if (workflows.length === 0) stderr('no saved workflows');
         const width = Math.max(2, ...workflows.map((w) => w.name.length));
-        for (const w of workflows) {
-          process.stdout.write(
-            `${w.name.padEnd(width)}  ${w.kind.padEnd(6)}  ${w.origin.padEnd(8)}  ${w.description.replace(/\s+/g, ' ')}\n`,
+        if (workflows.length > 0)
+          stdoutText(
+            workflows.map(
+              (w) =>
+                `${w.name.padEnd(width)}  ${w.kind.padEnd(6)}  ${w.origin.padEnd(8)}  ${w.description.replace(/\s+/g, ' ')}`,
+            ),
           );
-        }
         for (const b of broken) stderr(`broken: ${b.error}`);
       }
       ctx.setCode(EXIT.completed);
@@ -252,7 +254,7 @@ export function registerYamlWorkflowCommands(program: Command, ctx: CommandConte
     .action(async (runId: string, flags: { format?: 'json' | 'text' }) => {
       const run = await withClient((client) => yamlRunStatus(client, runId));
       if (flags.format === 'json') printJson(run);
-      else process.stdout.write(`${formatStepStatus(run).join('\n')}\n`);
+      else stdoutText(formatStepStatus(run));
       ctx.setCode(EXIT.completed);
     });
 
@@ -277,7 +279,7 @@ export function registerYamlWorkflowCommands(program: Command, ctx: CommandConte
       if (flags.format === 'json') {
         const { runId: id, workflow, status, outputs, steps, error } = run;
         printJson({ runId: id, workflow, status, outputs, steps, error });
-      } else process.stdout.write(`${formatStepResults(run).join('\n')}\n`);
+      } else stdoutText(formatStepResults(run));
       ctx.setCode(EXIT.completed);
     });
 
