@@ -20,6 +20,7 @@ import type { ExprNode, ParseExpressionOptions, VariableRef } from './expression
 import { parseTemplate } from './templates';
 import type { TemplateNode } from './templates';
 import { YAML_RUNNER_SOURCE } from './yaml-runner-source';
+import { MAX_RUN_NAME_LENGTH } from '../run-names';
 
 /** How a step runs (S601). */
 export type StepMode = 'sequential' | 'fanout' | 'collect' | 'conditional' | 'loop';
@@ -145,7 +146,7 @@ const DEFINITION_SCHEMA = {
   required: ['id', 'name', 'description', 'steps'],
   additionalProperties: false,
   properties: {
-    id: { type: 'string', pattern: ID_PATTERN },
+    id: { type: 'string', pattern: ID_PATTERN, maxLength: MAX_RUN_NAME_LENGTH },
     name: { type: 'string', minLength: 1 },
     description: { type: 'string', minLength: 1 },
     agents: { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true },

@@ -13,6 +13,7 @@ import { registerWorkerCommands } from './commands/worker';
 import { registerWorkflowCommands } from './commands/workflows';
 import { registerYamlWorkflowCommands } from './commands/yaml-workflows';
 import { releaseTemporalRuntime } from './temporal-runtime';
+import { safeLine } from './terminal-text';
 
 export { EXIT } from './command-context';
 
@@ -35,7 +36,12 @@ function buildProgram(setCode: (code: number) => void): Command {
     .description('Durable multi-agent workflow scripts on Temporal')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    // Commander echoes the arguments it refuses, and those may hold control characters.
+    .configureOutput({
+      // A refused argument may even hold a newline: only the line's own end stays one.
+      writeErr: (s) =>
+        process.stderr.write(`${safeLine(s.replace(/\n$/, ''))}${s.endsWith('\n') ? '\n' : ''}`),
+    });
   for (const register of COMMANDS) register(program, { setCode });
   return program;
 }

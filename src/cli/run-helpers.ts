@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Option } from 'commander';
 import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
 import type { RunSummary, StartOptions, WeftClient } from '../client/weft-client';
 import { isYamlPath } from '../agentos/compile-yaml';
 import { compileWorkflowFile } from '../workflow-files/compile-workflow-file';
@@ -10,6 +11,7 @@ import { resolveModelAlias } from '../activities/model-info';
 import { PRICED_MODELS, isPriced } from '../activities/pricing';
 import { BUNDLED_WORKFLOWS_DIR, DEFAULT_MODEL, loadConfig } from '../config';
 import { ConfigError } from '../errors';
+import { runNameProblem, TEMPORAL_MAX_ID_LENGTH } from '../run-names';
 import type { CompiledScript, RunProgress } from '../types';
 import { EXIT, printJson, stderr } from './command-context';
 import {
@@ -362,6 +364,13 @@ export function requireModelAccess(flags: RunFlags): void {
   }
 }
 
+/** Parses `--id`: a workflow id the server takes (S105: a refused flag starts nothing). */
+export function parseRunId(raw: string): string {
+  const problem = runNameProblem(raw, '--id', TEMPORAL_MAX_ID_LENGTH);
+  if (problem !== null) throw new InvalidArgumentError(problem);
+  return raw;
+}
+
 /** Adds the flags `weft run` and `weft start` share. */
 export function addRunFlags(command: Command): Command {
   return command
@@ -378,7 +387,11 @@ export function addRunFlags(command: Command): Command {
       parsePositiveNumber,
     )
     .option('--max-duration <duration>', 'stop admitting agents after this long, e.g. 30m', parseDuration)
-    .option('--resume-from <runId>', "serve matching agent calls from a finished run's completed agents")
+    .option(
+      '--resume-from <runId>',
+      "serve matching agent calls from a finished run's completed agents",
+      parseRunId,
+    )
     .option('--model <model>', 'default model for agents that name none')
     .option('--cwd <dir>', "the agents' working directory (default: the current one)")
     .option('--dry-run', 'answer every agent from the built-in model: no network, no key, no spend')
@@ -388,7 +401,7 @@ export function addRunFlags(command: Command): Command {
       'longest one agent may run, e.g. 90s, 20m (default 30m)',
       parseDuration,
     )
-    .option('--id <runId>', 'workflow id to use instead of a generated one')
+    .option('--id <runId>', 'workflow id to use instead of a generated one', parseRunId)
     .option('--json', 'print one JSON object on stdout');
 }
 

@@ -18,7 +18,9 @@ function escapeControl(ch: string): string {
   const named = NAMED[ch];
   if (named) return named;
   const code = ch.charCodeAt(0);
-  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  return code <= 0xff
+    ? `\\x${code.toString(16).padStart(2, '0')}`
+    : `\\u${code.toString(16).padStart(4, '0')}`;
 }
 
 /** One line of untrusted text for a terminal: every control character, newlines too, shown escaped. */
@@ -80,7 +82,11 @@ export function safeProgress<T extends Partial<RunProgress>>(progress: T): T {
     ...(progress.logs === undefined
       ? {}
       : {
-          logs: progress.logs.map((l) => ({ ...l, message: safeLine(l.message), group: line(l.group) ?? null })),
+          logs: progress.logs.map((l) => ({
+            ...l,
+            message: safeLine(l.message),
+            group: line(l.group) ?? null,
+          })),
         }),
     ...(progress.approvals === undefined
       ? {}

@@ -17,6 +17,7 @@ import {
   DEFAULT_EXPORT_BINDING,
   HOST_NAMES,
 } from '../workflows/script-globals';
+import { MAX_RUN_NAME_LENGTH, runNameProblem } from '../run-names';
 import { loopGuards } from './loop-guards';
 
 const PARSER_OPTIONS: ParserOptions = {
@@ -464,6 +465,9 @@ function readMeta(init: t.Expression, fail: Fail): ScriptMeta {
     return value as string;
   };
   const meta: ScriptMeta = { name: requiredString('name'), description: requiredString('description') };
+  // meta.name is the runs' workflow type and id prefix: refuse what the server would.
+  const nameProblem = runNameProblem(meta.name, 'meta.name', MAX_RUN_NAME_LENGTH);
+  if (nameProblem !== null) fail(nameProblem, at('name'));
 
   if (raw.whenToUse !== undefined) {
     if (typeof raw.whenToUse !== 'string') fail('meta.whenToUse must be a string', at('whenToUse'));

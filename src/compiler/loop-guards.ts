@@ -15,7 +15,6 @@ import type * as t from '@babel/types';
 import { SCRIPT_TICK } from '../workflows/script-globals';
 import type { GuardInsertion } from '../types';
 
-
 const FUNCTION_TYPES = new Set([
   'FunctionDeclaration',
   'FunctionExpression',
@@ -108,4 +107,3 @@ export function loopGuards(code: string): GuardInsertion[] {
     .sort((a, b) => a.g[0] - b.g[0] || a.close - b.close || a.order - b.order)
     .map(({ g }) => g);
 }
-
