@@ -1,3 +1,4 @@
+/* eslint-disable no-control-regex -- these tests look for raw terminal control characters on purpose */
 /**
  * The fuzz suite of issue 15: bad files, flags, ids and names, scripts that throw, loop or return
  * odd values, and agent() called wrongly. Every row runs the built CLI as a user would, under a

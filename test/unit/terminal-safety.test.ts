@@ -1,3 +1,4 @@
+/* eslint-disable no-control-regex -- these tests look for raw terminal control characters on purpose */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { renderLiveView } from '../../src/cli/live-view';
