@@ -39,8 +39,11 @@ function buildProgram(setCode: (code: number) => void): Command {
     // Commander echoes the arguments it refuses, and those may hold control characters.
     .configureOutput({
       // A refused argument may even hold a newline: only the line's own end stays one.
-      writeErr: (s) =>
-        process.stderr.write(`${safeLine(s.replace(/\n$/, ''))}${s.endsWith('\n') ? '\n' : ''}`),
+      // Commander's own line breaks come before a parenthesised hint, "(Did you mean run?)".
+      writeErr: (s) => {
+        const body = safeLine(s.replace(/\n$/, '')).replace(/\\n\(/g, '\n(');
+        process.stderr.write(`${body}${s.endsWith('\n') ? '\n' : ''}`);
+      },
     });
   for (const register of COMMANDS) register(program, { setCode });
   return program;
