@@ -5,7 +5,7 @@ import { Worker } from '@temporalio/worker';
 import type { ReplayWorkerOptions } from '@temporalio/worker';
 import type { temporal } from '@temporalio/proto';
 import { dataConverterFromEnv } from './storage/data-converter';
-import { ISOLATE_EXECUTION_TIMEOUT_MS } from './worker';
+import { ISOLATE_EXECUTION_TIMEOUT_MS } from './workflows/script-watchdog';
 
 /** The outcome of replaying one run's history against the current workflow code (S307). */
 export interface ReplayReport {

@@ -15,7 +15,7 @@ import { McpPool } from './activities/mcp/mcp-pool';
 import type { SandboxSettings } from './activities/tools/sandbox';
 import { DEFAULT_SANDBOX_SETTINGS, resolveSandbox } from './activities/tools/sandbox';
 import type { AgentActivities, WeftActivities } from './types';
-import { SCRIPT_SLICE_LIMIT_MS } from './workflows/script-watchdog';
+import { ISOLATE_EXECUTION_TIMEOUT_MS } from './workflows/script-watchdog';
 import { loadWorkflowFile } from './workflow-files/load-workflow-file';
 
 /**
@@ -25,12 +25,6 @@ import { loadWorkflowFile } from './workflow-files/load-workflow-file';
 export function createWorkerActivities(deps: ActivityDeps = {}): AgentActivities {
   return createActivities({ loadWorkflowFile, ...deps });
 }
-
-/**
- * How long one workflow activation may run before Temporal stops it: three times the script
- * watchdog's limit, which must always fire first.
- */
-export const ISOLATE_EXECUTION_TIMEOUT_MS = SCRIPT_SLICE_LIMIT_MS * 3;
 
 /** Options for a weft worker. */
 export interface WeftWorkerOptions {

@@ -20,7 +20,7 @@ import type { ExprNode, ParseExpressionOptions, VariableRef } from './expression
 import { parseTemplate } from './templates';
 import type { TemplateNode } from './templates';
 import { YAML_RUNNER_SOURCE } from './yaml-runner-source';
-import { MAX_RUN_NAME_LENGTH } from '../run-names';
+import { MAX_RUN_NAME_LENGTH } from '../compiler/run-names';
 
 /** How a step runs (S601). */
 export type StepMode = 'sequential' | 'fanout' | 'collect' | 'conditional' | 'loop';

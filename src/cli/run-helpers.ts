@@ -11,7 +11,7 @@ import { resolveModelAlias } from '../activities/model-info';
 import { PRICED_MODELS, isPriced } from '../activities/pricing';
 import { BUNDLED_WORKFLOWS_DIR, DEFAULT_MODEL, loadConfig } from '../config';
 import { ConfigError } from '../errors';
-import { runNameProblem, TEMPORAL_MAX_ID_LENGTH } from '../run-names';
+import { runNameProblem, TEMPORAL_MAX_ID_LENGTH } from '../compiler/run-names';
 import type { CompiledScript, RunProgress } from '../types';
 import { EXIT, printJson, stderr } from './command-context';
 import {

@@ -17,7 +17,7 @@ import {
   DEFAULT_EXPORT_BINDING,
   HOST_NAMES,
 } from '../workflows/script-globals';
-import { MAX_RUN_NAME_LENGTH, runNameProblem } from '../run-names';
+import { MAX_RUN_NAME_LENGTH, runNameProblem } from './run-names';
 import { loopGuards } from './loop-guards';
 
 const PARSER_OPTIONS: ParserOptions = {

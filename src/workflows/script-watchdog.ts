@@ -17,6 +17,12 @@ import type { GuardInsertion } from '../types';
 export const SCRIPT_SLICE_LIMIT_MS = 5_000;
 
 /**
+ * How long one workflow activation may run before Temporal stops it (the worker's and the replayer's
+ * `isolateExecutionTimeout`): three times the watchdog's limit, so the watchdog always fires first.
+ */
+export const ISOLATE_EXECUTION_TIMEOUT_MS = SCRIPT_SLICE_LIMIT_MS * 3;
+
+/**
  * The sandbox's own `Date`. Temporal replaces `Date` in the workflow sandbox with one whose `now()`
  * is the activation's time, but keeps the original's prototype, whose constructor still reads the
  * real clock. Only the watchdog reads it, and only to stop a script that would never yield.
