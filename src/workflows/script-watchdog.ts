@@ -45,7 +45,15 @@ export class ScriptWatchdog {
   /** Settles (never resolves) once the script has run too long; the run races its script with it. */
   readonly tripped: Promise<never>;
 
-  constructor(private readonly limitMs = SCRIPT_SLICE_LIMIT_MS) {
+  /**
+   * @param limitMs - How long a script may run within one activation.
+   * @param clocks - The activation's time and the real time; the sandbox's by default (tests pass
+   *   their own, since outside the sandbox `Date.now()` is the real clock).
+   */
+  constructor(
+    private readonly limitMs = SCRIPT_SLICE_LIMIT_MS,
+    private readonly clocks = { activation: () => Date.now(), real: () => RealDate.now() },
+  ) {
     this.tripped = new Promise<never>((_, reject) => {
       this.notify = reject;
     });
@@ -66,8 +74,8 @@ export class ScriptWatchdog {
   private tick(filename: string, line: number): void {
     if (this.error) throw this.error;
     // The sandbox's Date.now() is the activation's time: a new value means a new activation.
-    const activation = Date.now();
-    const real = RealDate.now();
+    const activation = this.clocks.activation();
+    const real = this.clocks.real();
     if (activation !== this.activation) {
       this.activation = activation;
       this.sliceStart = real;

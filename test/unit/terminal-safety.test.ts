@@ -36,7 +36,8 @@ function hostileAgent(): AgentRecord {
     error: `AgentError: ${RED}\u202eevil`,
     worktree: null,
     cached: false,
-  };
+    compactions: [],
+  } as AgentRecord;
 }
 
 function hostileProgress(): RunProgress {
@@ -161,7 +162,8 @@ void test('S102 every loop and function body of a script gets a guard, and the c
 });
 
 void test('S102 the watchdog throws a ScriptError naming the line once a script runs on, and again on every later tick', () => {
-  const watchdog = new ScriptWatchdog(30);
+  // One activation (a fixed activation time) while the real clock runs on.
+  const watchdog = new ScriptWatchdog(30, { activation: () => 1, real: () => Date.now() });
   const tick = watchdog.tickFor('loop.js');
   let caught: Error | null = null;
   const deadline = Date.now() + 5_000;
