@@ -142,7 +142,8 @@ export interface AgentOptions {
   effort?: AgentEffort;
   /**
    * Extended thinking for this agent: the Messages API's `thinking`. A script may also pass `true`
-   * (adaptive) or `false` (disabled); `agent()` stores the object form.
+   * or `'adaptive'` (adaptive), `false` (disabled) or a number (a budget in tokens); `agent()`
+   * stores the object form.
    */
   thinking?: AgentThinking;
 }

@@ -62,7 +62,7 @@ Globals:
 - workflow(nameOrRef, args?) runs a saved workflow by name, or { scriptPath }, inline; it shares the cap, the agent count and the budget; one level of nesting.
 - approval(step, message?) waits for a person (workflow_approve or \`weft approve\`); resolves to { approved, by, comment }.
 
-Bans: plain JavaScript only; import, require(), import() and TypeScript syntax (type annotations, interfaces, generics, \`as\`) are refused before anything starts. There is no filesystem, process, network or Node API in the script: agents do that work. Date.now(), Math.random() and new Date() without arguments throw, because a resumed run replays the script and must take the same path: pass timestamps and seeds in args, vary prompts by index instead of randomness.
+Bans: plain JavaScript only; import, import(), import.meta and TypeScript syntax (type annotations, interfaces, generics, \`as\`) are refused before anything starts. There is no filesystem, process, network or Node API in the script: require, process, fs, fetch and the like are not defined (typeof gives 'undefined'; using one throws a ScriptError), so agents do that work. Date.now(), Math.random() and new Date() without arguments throw, because a resumed run replays the script and must take the same path: pass timestamps and seeds in args, vary prompts by index instead of randomness.
 
 Limits: at most min(16, cores - 2) agents run at once (concurrency overrides, within the server's cap), extra calls queue; at most 1000 agents per run; parallel and pipeline take at most 4096 items. Do not let a workflow truncate work silently: log() what it dropped.
 

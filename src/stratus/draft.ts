@@ -251,7 +251,10 @@ export function checkWorkflowDraft(
   if (fenced) warnings.push('the agent wrapped the script in a markdown fence; it was removed');
   let meta: ScriptMeta;
   try {
-    meta = compileScript(script, DRAFT_FILENAME, null).meta;
+    const compiled = compileScript(script, DRAFT_FILENAME, null);
+    meta = compiled.meta;
+    // A top-level require() compiles but always throws when the run starts (S103).
+    for (const w of compiled.warnings ?? []) warnings.push(`${w.file}:${w.line}:${w.column}: ${w.message}`);
   } catch (err) {
     if (!(err instanceof ScriptError)) throw err;
     return {

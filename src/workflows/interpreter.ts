@@ -150,8 +150,12 @@ const EFFORTS: readonly AgentEffort[] = ['low', 'medium', 'high', 'xhigh', 'max'
 
 /** `opts.thinking` in the API's object form, or null when weft cannot honour the value. */
 function thinkingConfig(value: unknown): AgentThinking | null {
-  if (value === true) return { type: 'adaptive' };
+  if (value === true || value === 'adaptive') return { type: 'adaptive' };
   if (value === false) return { type: 'disabled' };
+  // A bare number is a thinking budget, as other runtimes take it.
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 1) {
+    return { type: 'enabled', budget_tokens: Math.floor(value) };
+  }
   if (typeof value !== 'object' || value === null) return null;
   const v = value as Record<string, unknown>;
   if (v.type === 'adaptive' || v.type === 'disabled') return { type: v.type };

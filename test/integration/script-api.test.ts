@@ -448,6 +448,11 @@ describe('agent() options from other runtimes', () => {
     assert.equal(byLabel.get('tuned')?.effort, 'high');
     assert.deepEqual(byLabel.get('tuned')?.thinking, { type: 'adaptive' });
     assert.equal('effort' in (byLabel.get('again') ?? {}), false, 'an effort weft cannot honour is dropped');
+    assert.deepEqual(
+      byLabel.get('again')?.thinking,
+      { type: 'enabled', budget_tokens: 4096 },
+      'a number is a budget',
+    );
     assert.deepEqual(byLabel.get('budgeted')?.thinking, { type: 'enabled', budget_tokens: 2048 });
     for (const request of requests) assert.equal('color' in request, false);
   });

@@ -93,6 +93,19 @@ test('S703 checkWorkflowDraft reads phases and agent counts of a valid script, a
   assert.match(broken.warnings[0] ?? '', /^workflow-draft\.js:2:\d+: TypeScript syntax/);
 });
 
+test('S703 S103 a draft with a top-level require() is valid and warns where it will throw', () => {
+  const draft = checkWorkflowDraft(
+    "export const meta = { name: 'd', description: 'x' }\nconst fs = require('fs')\nreturn agent('go')\n",
+  );
+  assert.equal(draft.valid, true);
+  assert.ok(
+    draft.warnings.some((w) =>
+      /^workflow-draft\.js:2:12: warning: require\(\) at top level always throws/.test(w),
+    ),
+    draft.warnings.join('\n'),
+  );
+});
+
 test('S703 the drafting prompt carries the task, the script format, the patterns and the constraints', () => {
   const prompt = draftPrompt('Audit routes', {
     patterns: ['adversarial-verification', 'my-own'],
