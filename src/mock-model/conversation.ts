@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Directives, TurnDirective } from './directives';
 import { stripDirectives } from './directives';
-import { corruptForSchema, generateFromSchema } from './schema-data';
+import { corruptForSchema, generateFromSchema, withDescribedConstraints } from './schema-data';
 import { requestThinks } from './validate';
 import { PARTIAL_JSON } from './wire';
 import type {
@@ -319,7 +319,7 @@ function planBareReply(req: MessagesRequest, directives: Directives, key: string
     return textReply(`Here is my answer in prose rather than a tool call: ${excerpt(prompt)}`);
   }
 
-  const schema = structured.input_schema ?? { type: 'object' };
+  const schema = withDescribedConstraints(structured.input_schema ?? { type: 'object' });
   const id = toolUseId(key, turn);
   if (attempts < directives.invalid) {
     const base = directives.json ? directives.json.value : generateFromSchema(schema, prompt);

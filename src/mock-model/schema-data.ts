@@ -208,3 +208,34 @@ function compileValidator(schema: object): ValidateFunction | null {
   validators.set(cacheKey, validate);
   return validate;
 }
+
+/**
+ * The schema a model reads from a strict tool: the SDK's strict transform moves the constraints
+ * strict mode cannot enforce (`maximum`, `pattern`…) into the description as `{key: JSON, …}`, and
+ * a real model honours them there. Returns a copy with those constraints put back.
+ */
+export function withDescribedConstraints(schema: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (Array.isArray(value)) {
+      out[key] = value.map((v) => (isSchemaObject(v) ? withDescribedConstraints(v) : v));
+    } else if (isSchemaObject(value)) {
+      out[key] = withDescribedConstraints(value);
+    } else out[key] = value;
+  }
+  const match = typeof schema.description === 'string' ? /\{([^{}]*)\}\s*$/.exec(schema.description) : null;
+  for (const pair of match?.[1]?.split(/, (?=[A-Za-z$]+: )/) ?? []) {
+    const colon = pair.indexOf(': ');
+    if (colon <= 0) continue;
+    try {
+      out[pair.slice(0, colon)] ??= JSON.parse(pair.slice(colon + 2)) as unknown;
+    } catch {
+      // Not one of the SDK's constraint notes: plain prose in braces.
+    }
+  }
+  return out;
+}
+
+function isSchemaObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
