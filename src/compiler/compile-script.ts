@@ -725,7 +725,10 @@ function absentHostEdits(program: t.Program): {
     ) {
       const name = globalThisHostCallee(node.callee, declared);
       if (name !== null) {
-        edits.push({ start: node.callee.start ?? 0, end: node.callee.end ?? 0, text: absent(name) });
+        // A plain `globalThis.name` callee is marked, so a saved run's source can be recovered.
+        const plain = node.callee.type === 'MemberExpression' && !node.callee.computed;
+        const text = plain ? `${ABSENT_HOST}(${JSON.stringify(name)}, "globalThis")` : absent(name);
+        edits.push({ start: node.callee.start ?? 0, end: node.callee.end ?? 0, text });
         ancestors.push({ node, key: 'arguments' });
         for (const argument of node.arguments) visit(argument, ancestors);
         ancestors.pop();

@@ -45,6 +45,11 @@ export function recoverSource(script: CompiledScript): string | null {
     if (!body.startsWith(prefix) || !suffix.test(body)) return null;
     body = body.slice(prefix.length).replace(suffix, '');
   }
+  // Host names the compiler turned into throwing calls (S103) go back to their plain reads; the
+  // round trip below proves the undo right.
+  body = body
+    .replace(/__weft_absent\("([A-Za-z_$][\w$]*)", "globalThis"\)/g, 'globalThis.$1')
+    .replace(/__weft_absent\("([A-Za-z_$][\w$]*)"\)/g, '$1');
   const candidates: string[] = [];
   const metaStart = firstStatementStart(script.form === 'default-export' ? `${body}` : body);
   if (metaStart === null) return null;
