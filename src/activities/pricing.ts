@@ -141,17 +141,5 @@ export function turnCost(model: string, usage: MessageUsage): { usage: TokenUsag
   return { usage: counted, costUsd: costOf(model, counted) };
 }
 
-/** Adds one usage into another, every count included. */
-export function addUsage(into: TokenUsage, add: TokenUsage): void {
-  into.inputTokens += add.inputTokens;
-  into.outputTokens += add.outputTokens;
-  for (const key of [
-    'cacheWriteTokens',
-    'cacheWrite1hTokens',
-    'cacheReadTokens',
-    'webSearchRequests',
-  ] as const) {
-    const n = add[key] ?? 0;
-    if (n > 0 || into[key] !== undefined) into[key] = (into[key] ?? 0) + n;
-  }
-}
+/** Adds one usage into another, every count included (shared with the workflow's run totals). */
+export { addTokenUsage as addUsage } from '../workflows/token-usage';

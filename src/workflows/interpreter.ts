@@ -46,6 +46,7 @@ import { runAgent, SCHEMA_ATTEMPTS } from './agent-activity';
 import { approveUpdate, continueSignal, pauseSignal, progressQuery, stopAgentUpdate } from './definitions';
 import { SCRIPT_GLOBALS, SCRIPT_TICK } from './script-globals';
 import { absentHost, ScriptDate, ScriptMath } from './script-sandbox';
+import { addTokenUsage } from './token-usage';
 import { applyGuards, ScriptWatchdog, unstorable } from './script-watchdog';
 import { Semaphore } from './semaphore';
 
@@ -1017,19 +1018,4 @@ function describe(err: unknown): string {
  */
 export async function interpretScript(input: RunInput): Promise<RunOutput> {
   return new Run(input).execute();
-}
-
-/** Adds one usage into another, cache and web-search counts included when present (S805). */
-function addTokenUsage(into: TokenUsage, add: TokenUsage): void {
-  into.inputTokens += add.inputTokens;
-  into.outputTokens += add.outputTokens;
-  for (const key of [
-    'cacheWriteTokens',
-    'cacheWrite1hTokens',
-    'cacheReadTokens',
-    'webSearchRequests',
-  ] as const) {
-    const n = add[key] ?? 0;
-    if (n > 0) into[key] = (into[key] ?? 0) + n;
-  }
 }
