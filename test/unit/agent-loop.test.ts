@@ -117,7 +117,16 @@ void describe('agent loop on the mock model', () => {
     const [, afterWrite, afterRead] = mock.requests;
     assert.match(afterWrite?.toolResults[0]?.content ?? '', /Created .*a\.txt/);
     assert.equal(afterRead?.toolResults[0]?.content, '     1\thello');
-    assert.deepEqual(mock.requests[0]?.tools, ['Read', 'Write', 'Edit', 'Glob', 'Grep', 'Bash', 'WebFetch']);
+    assert.deepEqual(mock.requests[0]?.tools, [
+      'Read',
+      'Write',
+      'Edit',
+      'Glob',
+      'Grep',
+      'Bash',
+      'WebFetch',
+      'web_search',
+    ]);
     assert.ok(
       mock.requests.every((r) => r.stream),
       'S401 every model call streams',
