@@ -22,11 +22,24 @@ function webSearchTool(req: MessagesRequest): { maxUses: number | null } | null 
   return tool ? { maxUses: typeof tool.max_uses === 'number' ? tool.max_uses : null } : null;
 }
 
+/** Suffix of the ids of the mock's own search calls, so a scripted `[[mock:turn]]` search is not one. */
+const OWN_SEARCH_ID_SUFFIX = '_search';
+
+/** A search turn the mock itself answered (not one a test scripted), by its `server_tool_use` id. */
 function isSearchTurn(m: WireMessage): boolean {
   return (
     m.role === 'assistant' &&
     Array.isArray(m.content) &&
-    m.content.some((b) => b.type === 'server_tool_use' && (b as { name?: unknown }).name === 'web_search')
+    m.content.some((b) => {
+      const block = b as { type: string; name?: unknown; id?: unknown };
+      return (
+        block.type === 'server_tool_use' &&
+        block.name === 'web_search' &&
+        typeof block.id === 'string' &&
+        block.id.startsWith('srvtoolu_mock_') &&
+        block.id.endsWith(OWN_SEARCH_ID_SUFFIX)
+      );
+    })
   );
 }
 
@@ -82,7 +95,7 @@ export function webSearchReply(
   if (req.tool_choice?.type === 'tool' || req.tool_choice?.type === 'any') return null;
   const query = searchQueryOf(prompt);
   if (!query) return null;
-  const id = `srvtoolu_mock_${key}_search`;
+  const id = `srvtoolu_mock_${key}${OWN_SEARCH_ID_SUFFIX}`;
   const urls = searchResultUrls(baseUrl, query);
   const results = urls.map((url, i) => ({
     type: 'web_search_result',

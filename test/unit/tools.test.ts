@@ -77,7 +77,7 @@ void describe('tool registry', () => {
   void test('S401 tools are named and shaped as Claude Code names them', () => {
     assert.deepEqual(
       ALL_TOOLS.map((t) => t.name),
-      ['Read', 'Write', 'Edit', 'Glob', 'Grep', 'Bash', 'WebFetch'],
+      ['Read', 'Write', 'Edit', 'Glob', 'Grep', 'Bash', 'WebFetch', 'WebSearch'],
     );
     const props = (name: string) =>
       Object.keys((ALL_TOOLS.find((t) => t.name === name)?.inputSchema.properties ?? {}) as object);
@@ -92,6 +92,12 @@ void describe('tool registry', () => {
     );
     assert.deepEqual(props('Bash').slice(0, 2), ['command', 'timeout']);
     assert.deepEqual(props('WebFetch'), ['url', 'prompt']);
+    assert.deepEqual(props('WebSearch'), ['query']);
+    assert.equal(
+      ALL_TOOLS.find((t) => t.name === 'WebSearch')?.apiTool?.name,
+      'web_search',
+      'S806 sent as the server tool',
+    );
     assert.equal(
       ALL_TOOLS.some((t) => /workflow|agent|task/i.test(t.name)),
       false,
@@ -106,7 +112,8 @@ void describe('tool registry', () => {
       ['Read', 'Grep'],
     );
     assert.deepEqual(unknown, ['TodoWrite']);
-    assert.equal(selectTools(null).tools.length, 7);
+    assert.equal(selectTools(null).tools.length, ALL_TOOLS.length);
+    assert.equal(ALL_TOOLS.length, 8);
   });
 
   void test('S401 unknown tools and invalid input become is_error results, never exceptions', async () => {
