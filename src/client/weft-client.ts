@@ -110,6 +110,9 @@ export interface WeftRunHandle {
   continue(): Promise<void>;
 }
 
+/** Workflow task timeout of every run (Temporal's default is 10 s, its maximum 120 s). */
+const WORKFLOW_TASK_TIMEOUT = '60s';
+
 /**
  * weft's client: starts scripts as Temporal workflows and reads, waits for and steers runs.
  * The CLI is built on it; programs may use it directly.
@@ -169,6 +172,10 @@ export class WeftClient {
       taskQueue: this.config.taskQueue,
       workflowId: runId,
       args: [this.runInput(script, options, searchAttributes)],
+      // A worker runs one task at a time per workflow thread, so a few scripts that each run the
+      // watchdog's full slice queue behind one another; at Temporal's default 10 s the server would
+      // time their tasks out and retry them forever before the watchdog could fail the runs.
+      workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
       ...(searchAttributes
         ? {
             typedSearchAttributes: [
