@@ -296,7 +296,8 @@ void describe('bundled deep-research', () => {
       ],
       { env },
     );
-    assert.equal(broken.code, 0, broken.stderr);
+    // The run completes with its graceful answer, but its only agent failed: exit 3 by the contract.
+    assert.equal(broken.code, 3, broken.stderr);
     const brokenOut = broken.json as { agents: number; result: Result };
     assert.match(brokenOut.result.error ?? '', /Scope agent returned no result/);
     assert.equal(brokenOut.result.stats?.agentCalls, 1);
