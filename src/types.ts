@@ -184,6 +184,12 @@ export interface AgentRequest {
    * agent stops rather than pass it. Null when the run has no token budget.
    */
   maxOutputTokens: number | null;
+  /**
+   * US dollars this agent may spend, reserved from the run's `--max-cost` when it was admitted;
+   * each model call asks for no more output than what is left pays for at worst. Absent when the
+   * run has no cost ceiling.
+   */
+  maxCostUsd?: number;
   /** Content key of this call for resume (S305); see `agentKey`. */
   cacheKey: string;
   /**

@@ -144,6 +144,10 @@ export function startOptions(flags: RunFlags, cwd: string): StartOptions {
   };
 }
 
+function roundUsd(usd: number): number {
+  return Math.round(usd * 1e6) / 1e6;
+}
+
 /** The documented `--json` shape of a finished run. */
 export function publicSummary(summary: RunSummary): Record<string, unknown> {
   const { runId, status, result, agents, usage, durationMs, error, cached, stopReason } = summary;
@@ -154,6 +158,8 @@ export function publicSummary(summary: RunSummary): Record<string, unknown> {
     agents,
     failedAgents: agentOutcomes(summary).failed,
     usage,
+    // What `--max-cost` is checked against; null when the run left no output to count it from.
+    costUsd: summary.output ? roundUsd(summary.output.costUsd) : null,
     durationMs,
     ...(error === undefined ? {} : { error }),
     ...(cached === undefined ? {} : { cached }),

@@ -5,6 +5,7 @@ import {
   condition,
   inWorkflowContext,
   isCancellation,
+  patched,
   proxyActivities,
   sleep,
   setCurrentDetails,
@@ -72,6 +73,18 @@ const { loadWorkflow, fetchResumeCache } = proxyActivities<WeftActivities>({
  * many starting with allowances too small to finish.
  */
 const MIN_TOKEN_ALLOWANCE = 1024;
+
+/**
+ * The smallest cost allowance an agent is admitted with while the ceiling allows it, for the same
+ * reason: a few cents pays for a real answer on every priced model but the dearest.
+ */
+const MIN_COST_ALLOWANCE_USD = 0.05;
+
+/**
+ * Runs started before agents reserved cost allowances admitted by the average cost of finished
+ * agents; their histories replay with that rule.
+ */
+const COST_ALLOWANCE_PATCH = 'cost-allowance';
 
 /** Errors the script may see carry the failure type as their name, e.g. `AgentOutputError`. */
 function namedError(name: string, message: string): Error {
@@ -233,6 +246,8 @@ interface LiveAgent {
   stopReason: string | null;
   /** Output tokens reserved for this agent while it runs; 0 before admission. */
   allowance: number;
+  /** US dollars reserved for this agent while it runs, under `--max-cost`; 0 before admission. */
+  costAllowance: number;
   admitted: boolean;
 }
 
@@ -565,13 +580,22 @@ class Run {
         else if (inFlight.length === 0) allowance = left;
         else fits = false;
       }
-      if (fits && maxCostUsd !== null && inFlight.length > 0) {
+      let costAllowance = 0;
+      if (fits && maxCostUsd !== null && patched(COST_ALLOWANCE_PATCH)) {
+        const left = maxCostUsd - this.costUsd;
+        const room = left - inFlight.reduce((sum, l) => sum + l.costAllowance, 0);
+        const want = Math.max(left / Math.max(1, concurrency), Math.min(MIN_COST_ALLOWANCE_USD, left));
+        if (room >= want) costAllowance = want;
+        else if (inFlight.length === 0) costAllowance = left;
+        else fits = false;
+      } else if (fits && maxCostUsd !== null && inFlight.length > 0) {
         const done = this.records.filter((r) => r.status === 'completed' || r.status === 'failed');
         const perAgent = done.length > 0 ? this.costUsd / done.length : Infinity;
         fits = this.costUsd + perAgent * (inFlight.length + 1) <= maxCostUsd;
       }
       if (fits) {
         live.allowance = allowance;
+        live.costAllowance = costAllowance;
         live.admitted = true;
         return;
       }
@@ -663,6 +687,7 @@ class Run {
       scope: new CancellationScope(),
       stopReason: null,
       allowance: 0,
+      costAllowance: 0,
       admitted: false,
     };
     this.live.set(index, live);
@@ -695,6 +720,7 @@ class Run {
           // The budget may have run out while this agent waited for a slot.
           await this.admit(live);
           if (this.input.options.budgetTokens !== null) request.maxOutputTokens = live.allowance;
+          if (live.costAllowance > 0) request.maxCostUsd = live.costAllowance;
           record.status = 'running';
           record.startedAt = Date.now();
           this.started++;
@@ -724,11 +750,7 @@ class Run {
       const error = unwrapActivityFailure(err);
       this.chargeFailedAttempts(record, err);
       // An agent that used up its allowance means the budget is spent for everyone after it.
-      if (error.name === 'BudgetExceededError' && this.input.options.budgetTokens !== null) {
-        this.stop(
-          `token budget spent: ${this.usage.outputTokens} of ${this.input.options.budgetTokens} output tokens`,
-        );
-      }
+      if (error.name === 'BudgetExceededError') this.stopForSpentAllowance(error.message);
       // An agent the budget kept from starting was skipped, not failed.
       const neverStarted = record.startedAt === null;
       this.finishAgent(record, neverStarted ? 'skipped' : 'failed', null, `${error.name}: ${error.message}`);
@@ -741,6 +763,16 @@ class Run {
     } finally {
       this.live.delete(index);
       this.settledCount++;
+    }
+  }
+
+  /** Stops the run after an agent used up its token or cost allowance. */
+  private stopForSpentAllowance(message: string): void {
+    const { budgetTokens, maxCostUsd } = this.input.options;
+    if (maxCostUsd !== null && message.includes('cost ceiling')) {
+      this.stop(`cost budget spent: $${this.costUsd.toFixed(4)} of $${maxCostUsd}`);
+    } else if (budgetTokens !== null) {
+      this.stop(`token budget spent: ${this.usage.outputTokens} of ${budgetTokens} output tokens`);
     }
   }
 

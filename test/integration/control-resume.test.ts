@@ -367,4 +367,37 @@ describe('budget admission', () => {
     for (const r of asked)
       assert.ok(r.maxTokens !== null && r.maxTokens <= 2000, `max_tokens ${r.maxTokens}`);
   });
+
+  test('S210 --max-cost is a hard ceiling: agents in flight never spend past it', async () => {
+    const queue = uniqueName('cost-admission');
+    const env = weftEnv({ modelUrl: shared.model.url, taskQueue: queue });
+    // Each agent's answer costs $0.03 on Sonnet; 8 of them at once would spend $0.24 against $0.10.
+    const res = await runWeft(
+      [
+        'run',
+        path.join(DURABLE, 'cost-fanout.js'),
+        '--json',
+        '--id',
+        `${queue}-r`,
+        '--concurrency',
+        '8',
+        '--max-cost',
+        '0.1',
+        '--args',
+        `"${queue}"`,
+      ],
+      { env },
+    );
+    const out = res.json as RunJson & { costUsd: number };
+    assert.ok(out, res.stderr);
+    assert.ok(out.costUsd <= 0.1, `spent $${out.costUsd} of $0.10`);
+    assert.ok(out.costUsd > 0.07, `the ceiling was used, not starved: $${out.costUsd}`);
+    assert.match(out.stopReason ?? '', /cost budget spent/);
+    // The last agents were asked for less than a full answer: what was left paid for no more.
+    const asked = shared.model.requests.filter((r) => r.prompt.includes(queue));
+    assert.ok(
+      asked.some((r) => r.maxTokens !== null && r.maxTokens < 2000),
+      `max_tokens asked: ${asked.map((r) => r.maxTokens).join(', ')}`,
+    );
+  });
 });

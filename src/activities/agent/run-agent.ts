@@ -21,6 +21,8 @@ import type { AgentTool, ToolContext } from '../tools/tool-types';
 import type { AgentCheckpoint, LoopProgress } from './checkpoint';
 import { CHECKPOINT_MAX_BYTES, fitCheckpoint } from './checkpoint';
 import type { AgentWorktree } from './worktree';
+import type { AffordableCall } from './cost-ceiling';
+import { affordableCall, inputTokensBound, MIN_AFFORDABLE_OUTPUT_TOKENS } from './cost-ceiling';
 
 /** The tool a schema agent must call to answer (S202). */
 export const STRUCTURED_OUTPUT = 'StructuredOutput';
@@ -389,6 +391,7 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
   const system = buildSystemPrompt({ instructions: deps.instructions ?? null, schema, cwd, tools });
   const maxTurns = deps.maxTurns ?? request.maxTurns;
   const allowance = request.maxOutputTokens ?? null;
+  const costAllowance = request.maxCostUsd ?? null;
   const toolCtx: ToolContext = { cwd, signal: deps.signal, heartbeat: () => deps.heartbeat() };
   const modelMax = Math.min(limits.maxOutputTokens, deps.maxTokens ?? Infinity);
   const context: ContextState = {
@@ -449,9 +452,45 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
     if (deps.signal.aborted) throw deps.signal.reason ?? new Error('cancelled');
     return results;
   };
+  /**
+   * The next call as the cost allowance still pays for it (S210). The allowance is checked against
+   * a bound on the call's input first; only when that bound would cut the `want`ed answer short is
+   * the API asked for the exact count, which costs a round trip but no tokens.
+   */
+  const affordable = async (want: number): Promise<AffordableCall> => {
+    if (costAllowance === null) return { outputTokens: Infinity, tools: toolParams };
+    const left = costAllowance - state.costUsd;
+    const fit = (inputTokens: number): AffordableCall => {
+      const call = affordableCall(deps.model, left, inputTokens, toolParams, cacheTtl());
+      if (call === null) {
+        throw new BudgetExceededError(
+          `agent "${request.label}": the run's cost ceiling cannot be kept, weft has no price for ${deps.model}`,
+        );
+      }
+      return call;
+    };
+    let call = fit(
+      inputTokensBound({
+        system,
+        tools: toolParams,
+        messages: state.messages,
+        lastInputTokens: state.lastInputTokens,
+      }),
+    );
+    if (call.outputTokens < want) {
+      const counted = await countInputTokens(deps, system, toolParams, state.messages);
+      if (counted !== null) call = fit(counted + INPUT_COUNT_SLACK_TOKENS);
+    }
+    if (call.outputTokens < MIN_AFFORDABLE_OUTPUT_TOKENS)
+      throw costAllowanceSpent(request.label, costAllowance);
+    return call;
+  };
   const compact = async (
     trigger: 'threshold' | 'context-window-exceeded' | 'prompt-too-long',
   ): Promise<void> => {
+    // The summary call is paid from the same allowance; its answer is at most 4096 tokens.
+    if ((await affordable(4096)).outputTokens < 4096)
+      throw costAllowanceSpent(request.label, costAllowance ?? 0);
     const before = estimateTokens(state.messages, state.lastInputTokens);
     const outcome = await compactConversation(state.messages, context, {
       force: trigger !== 'threshold',
@@ -528,6 +567,9 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
         await compact('threshold');
         save();
       }
+      const afford = await affordable(maxTokens);
+      const costCapped = afford.outputTokens < maxTokens;
+      if (costCapped) maxTokens = afford.outputTokens;
       const thinking = thinkingParam(request.thinking, limits, maxTokens);
       const thinks = thinking ? thinking.type !== 'disabled' : thinksByDefault(limits);
       // On its last turn a schema agent must answer, rather than end with the work half reported.
@@ -541,7 +583,7 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
         max_tokens: maxTokens,
         system: [{ type: 'text', text: system, cache_control: { type: 'ephemeral' } }],
         messages,
-        ...(toolParams.length > 0 ? { tools: toolParams } : {}),
+        ...(afford.tools.length > 0 ? { tools: afford.tools } : {}),
         ...(force ? { tool_choice: { type: 'tool', name: STRUCTURED_OUTPUT } } : {}),
         ...(thinking ? { thinking } : {}),
         ...(request.effort ? { output_config: { effort: request.effort } } : {}),
@@ -580,12 +622,17 @@ export async function runAgentLoop(request: AgentRequest, deps: AgentLoopDeps): 
         throw new AgentError(refusalMessage(request.label, message), { retryable: false });
       }
       if (stop === 'max_tokens' || stop === 'model_context_window_exceeded') {
-        const cutByAllowance = allowance !== null && state.usage.outputTokens >= allowance;
+        const cutByTokens = allowance !== null && state.usage.outputTokens >= allowance;
+        const cutByCost = costCapped && message.usage.output_tokens >= maxTokens;
         const cutTool = message.content.some((b) => b.type === 'tool_use');
-        if (cutByAllowance) {
+        if (cutByTokens || cutByCost) {
           // Cut off by the allowance. A plain text answer stands as far as it got (the run's next
           // agent() then stops the run); a cut tool call or StructuredOutput must not be acted on.
-          if (schema || cutTool) throw allowanceSpent(request.label, allowance);
+          if (schema || cutTool) {
+            throw cutByTokens
+              ? allowanceSpent(request.label, allowance ?? 0)
+              : costAllowanceSpent(request.label, costAllowance ?? 0);
+          }
           state.messages.push({ role: 'assistant', content: message.content });
           save();
           continue;
@@ -699,6 +746,34 @@ function refusalMessage(label: string, message: Anthropic.Message): string {
 function allowanceSpent(label: string, allowance: number): BudgetExceededError {
   return new BudgetExceededError(
     `agent "${label}" used up its share of the run's token budget (${allowance} output tokens)`,
+  );
+}
+
+/** Room for what a call adds to the counted request: a last-turn reminder, the API's framing. */
+const INPUT_COUNT_SLACK_TOKENS = 256;
+
+/** The API's exact input count of a request, or null where the endpoint is not offered. */
+async function countInputTokens(
+  deps: AgentLoopDeps,
+  system: string,
+  tools: Anthropic.ToolUnion[],
+  messages: Anthropic.MessageParam[],
+): Promise<number | null> {
+  try {
+    const counted = await deps.client.messages.countTokens(
+      { model: deps.model, system, messages, ...(tools.length > 0 ? { tools } : {}) },
+      { signal: deps.signal },
+    );
+    return counted.input_tokens;
+  } catch {
+    // Some gateways have no count endpoint: the bound, never a guess, then stands.
+    return null;
+  }
+}
+
+function costAllowanceSpent(label: string, allowance: number): BudgetExceededError {
+  return new BudgetExceededError(
+    `agent "${label}" used up its share of the run's cost ceiling ($${allowance.toFixed(4)})`,
   );
 }
 
